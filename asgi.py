@@ -1,0 +1,26 @@
+"""ASGI entry point: ``daphne asgi:application``.
+
+HTTP goes to Django; websockets go through origin validation and JWT authentication to the
+routes in ``telehealth.routing``.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
+
+from django.core.asgi import get_asgi_application
+
+# Django must be set up before anything imports models.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from telehealth.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+    }
+)

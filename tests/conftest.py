@@ -1,0 +1,140 @@
+"""Shared fixtures: the fixed cast of users, API clients, and the real-service switches.
+
+``DATABASE_URL`` and ``REDIS_URL`` decide which services the suite talks to. When one is set and the
+service does not answer, the whole run stops with a clear message: it never falls back silently.
+Tests marked ``postgres``, ``redis`` or ``celery_worker`` are skipped, with the reason, only when
+their URL is not set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+
+def _check_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=3) as conn:
+        conn.execute("SELECT 1")
+
+
+def _check_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for var, check in (("DATABASE_URL", _check_postgres), ("REDIS_URL", _check_redis)):
+        url = os.environ.get(var, "").strip()
+        if not url:
+            continue
+        if var == "DATABASE_URL" and not url.startswith(("postgres://", "postgresql://")):
+            continue
+        try:
+            check(url)
+        except Exception as exc:
+            pytest.exit(
+                f"{var} is set to {url!r} but the service is unreachable: {type(exc).__name__}: {exc}. "
+                f"Start it (see README) or unset {var} to use the embedded default.",
+                returncode=3,
+            )
+
+
+_MARKER_NEEDS = {
+    "postgres": ("DATABASE_URL", "postgres"),
+    "redis": ("REDIS_URL", "redis"),
+    "celery_worker": ("REDIS_URL", "redis"),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, (var, scheme) in _MARKER_NEEDS.items():
+            if marker in item.keywords and not os.environ.get(var, "").startswith(scheme):
+                item.add_marker(pytest.mark.skip(reason=f"{marker}: {var} is not set to a {scheme} URL"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(settings):
+    """Every test starts with empty caches (throttles, OTP failure counters) and an empty SMS outbox."""
+    from django.core.cache import cache
+
+    from telehealth.accounts.sms import LocMemSMSBackend
+
+    settings.SMS_BACKEND = "telehealth.accounts.sms.LocMemSMSBackend"
+    cache.clear()
+    LocMemSMSBackend.outbox.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def sms_outbox() -> list[tuple[str, str]]:
+    from telehealth.accounts.sms import LocMemSMSBackend
+
+    return LocMemSMSBackend.outbox
+
+
+# --- The cast ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def patient(db):
+    return UserFactory(role="patient", first_name="Alice")
+
+
+@pytest.fixture
+def other_patient(db):
+    return UserFactory(role="patient", first_name="Bob")
+
+
+@pytest.fixture
+def doctor(db):
+    return UserFactory(role="doctor", first_name="Dana")
+
+
+@pytest.fixture
+def other_doctor(db):
+    return UserFactory(role="doctor", first_name="Derek")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(role="admin", first_name="Ada")
+
+
+@pytest.fixture
+def superadmin(db):
+    return UserFactory(role="superadmin", first_name="Sam")
+
+
+# --- Clients -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[..., APIClient]:
+    """``client_for(user)``: an API client sending that user's access token."""
+    from telehealth.accounts.services import issue_tokens
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_tokens(user)['access']}")
+        return client
+
+    return make

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import factory
+
+from telehealth.accounts.models import User
+
+
+def phone_number(n: int) -> str:
+    """Distinct, valid Indian mobile numbers: +91 98xxx xxxxx."""
+    return f"+9198{n:08d}"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("phone",)
+
+    phone = factory.Sequence(lambda n: phone_number(n + 1))
+    role = "patient"
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    password = factory.django.Password(None)
