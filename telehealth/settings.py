@@ -301,7 +301,8 @@ SPECTACULAR_SETTINGS = {
 
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
-    "VALIDATE_GUID": False,  # accept a proxy's id as long as it is sane (checked below)
+    # A proxy's id (nginx $request_id, a load balancer's UUID) is kept; anything else is replaced.
+    "VALIDATE_GUID": True,
     "RETURN_HEADER": True,
     "EXPOSE_HEADER": True,
     "INTEGRATIONS": [],

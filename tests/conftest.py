@@ -66,17 +66,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _isolated_state(settings):
-    """Every test starts with empty caches (throttles, OTP failure counters) and an empty SMS outbox."""
+def _isolated_state(request, settings):
+    """Every test starts with empty caches (throttles, OTP failure counters), an empty SMS outbox,
+    and Celery tasks running inline, except in tests that bring a real worker."""
     from django.core.cache import cache
 
     from telehealth.accounts.sms import LocMemSMSBackend
+    from telehealth.celery import app as celery_app
 
     settings.SMS_BACKEND = "telehealth.accounts.sms.LocMemSMSBackend"
+    eager_before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = "celery_worker" not in request.keywords
     cache.clear()
     LocMemSMSBackend.outbox.clear()
     yield
     cache.clear()
+    celery_app.conf.task_always_eager = eager_before
 
 
 @pytest.fixture
