@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
 from telehealth.env import env_bool, env_choice, env_int, env_list, env_str
@@ -153,6 +154,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Keep our logging config (JSON in production, request ids) in the worker too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Static and media ---------------------------------------------------------------------------
 
@@ -161,6 +164,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Locally WhiteNoise serves straight from the apps, so `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # In production: hashed, compressed files with far-future cache headers (needs collectstatic).
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 # Uploaded documents hold health data: they live outside the web root and are served only
 # through authorised views, never as public URLs.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or str(BASE_DIR / "var" / "media"))
@@ -199,6 +211,10 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Region used to read numbers written without a leading "+"; empty means E.164 input is required.
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION").upper() or None
+if PHONE_DEFAULT_REGION and PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(
+        f"PHONE_DEFAULT_REGION must be an ISO 3166 region such as IN, got {PHONE_DEFAULT_REGION!r}"
+    )
 OTP_LENGTH = env_int("OTP_LENGTH", 6, minimum=4)
 OTP_EXPIRY_SECONDS = env_int("OTP_EXPIRY_SECONDS", 300, minimum=30)
 OTP_MAX_ATTEMPTS = env_int("OTP_MAX_ATTEMPTS", 5, minimum=1)
@@ -220,7 +236,8 @@ if SMS_BACKEND.endswith("HTTPSMSBackend") and not SMS_HTTP_URL:
 
 # --- REST framework ------------------------------------------------------------------------------
 
-_RATE_RE = re.compile(r"^\d+/\d*(s|sec|second|m|min|minute|h|hour|d|day)$")
+# "5/min", "10/5m": a count, then a window with an optional multiple of at least one.
+_RATE_RE = re.compile(r"^\d+/([1-9]\d*)?(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
 def _rate(name: str, default: str) -> str:
@@ -309,7 +326,7 @@ DJANGO_GUID = {
     "UUID_LENGTH": 32,
 }
 
-LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}, upper=True)
 LOG_FORMAT = env_choice("LOG_FORMAT", "text" if DEBUG else "json", {"text", "json"})
 
 LOGGING = {

@@ -14,9 +14,23 @@ from django.core.exceptions import ImproperlyConfigured
 
 ROOT = Path(__file__).resolve().parent.parent
 _VARS = [
-    "DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CELERY_BROKER_URL",
-    "CELERY_TASK_ALWAYS_EAGER", "SMS_BACKEND", "SMS_HTTP_URL", "LOG_FORMAT", "THROTTLE_AUTH",
-    "SECURE_SSL_REDIRECT", "JWT_ACCESS_LIFETIME_MINUTES", "OTP_LENGTH", "CORS_ALLOWED_ORIGINS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CELERY_BROKER_URL",
+    "CELERY_TASK_ALWAYS_EAGER",
+    "SMS_BACKEND",
+    "SMS_HTTP_URL",
+    "LOG_FORMAT",
+    "THROTTLE_AUTH",
+    "SECURE_SSL_REDIRECT",
+    "JWT_ACCESS_LIFETIME_MINUTES",
+    "OTP_LENGTH",
+    "CORS_ALLOWED_ORIGINS",
+    "LOG_LEVEL",
+    "PHONE_DEFAULT_REGION",
 ]
 PROD_ENV = {
     "DEBUG": "false",
@@ -77,7 +91,8 @@ def test_debug_off_needs_allowed_hosts(monkeypatch):
 
 def test_production_hardening_is_on_when_debug_is_off(monkeypatch):
     s = load_settings(monkeypatch, **PROD_ENV)
-    assert s.SESSION_COOKIE_SECURE and s.CSRF_COOKIE_SECURE
+    assert s.SESSION_COOKIE_SECURE
+    assert s.CSRF_COOKIE_SECURE
     assert s.SECURE_SSL_REDIRECT is True
     assert s.SECURE_HSTS_SECONDS >= 31_536_000
     assert s.X_FRAME_OPTIONS == "DENY"
@@ -139,3 +154,22 @@ def test_check_deploy_passes_with_a_production_environment():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_zero_length_throttle_window_is_refused(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="THROTTLE_AUTH"):
+        load_settings(monkeypatch, THROTTLE_AUTH="5/0m")
+
+
+def test_log_level_is_case_insensitive(monkeypatch):
+    assert load_settings(monkeypatch, LOG_LEVEL="info").LOG_LEVEL == "INFO"
+
+
+def test_unknown_phone_region_is_refused(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="PHONE_DEFAULT_REGION"):
+        load_settings(monkeypatch, PHONE_DEFAULT_REGION="XX")
+
+
+def test_production_serves_hashed_compressed_static_files(monkeypatch):
+    s = load_settings(monkeypatch, **PROD_ENV)
+    assert s.STORAGES["staticfiles"]["BACKEND"].endswith("CompressedManifestStaticFilesStorage")

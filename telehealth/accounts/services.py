@@ -168,7 +168,8 @@ def rotate_refresh_token(raw_refresh: str) -> dict[str, str]:
     if user is None or not user.is_active:
         raise _token_error("The refresh token is invalid, expired or revoked.")
     with transaction.atomic():
-        outstanding = OutstandingToken.objects.select_for_update(of=("self",)).filter(jti=refresh["jti"]).first()
+        locked = OutstandingToken.objects.select_for_update(of=("self",))
+        outstanding = locked.filter(jti=refresh["jti"]).first()
         if outstanding is None:
             raise _token_error("The refresh token is invalid, expired or revoked.")
         _, newly_blacklisted = BlacklistedToken.objects.get_or_create(token=outstanding)

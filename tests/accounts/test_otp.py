@@ -59,7 +59,8 @@ def test_first_login_creates_a_patient(login, new_phone):
     assert data["created"] is True
     assert data["user"]["phone"] == new_phone
     assert data["user"]["role"] == "patient"
-    assert data["access"] and data["refresh"]
+    assert data["access"]
+    assert data["refresh"]
     user = User.objects.get(phone=new_phone)
     assert user.role == Role.PATIENT
     assert user.phone_verified_at is not None
