@@ -7,8 +7,12 @@ so every helper raises ``ImproperlyConfigured`` on a value it cannot parse.
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
+
+# Throttle rates: "5/min", "10/5m": a count, then a window with an optional multiple of at least one.
+RATE_PATTERN = re.compile(r"^(\d+)/([1-9]\d*)?(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -57,4 +61,11 @@ def env_choice(name: str, default: str, choices: set[str], *, upper: bool = Fals
         value = value.upper()
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def env_rate(name: str, default: str) -> str:
+    value = env_str(name, default) or default
+    if not RATE_PATTERN.match(value):
+        raise ImproperlyConfigured(f"{name} must look like '5/min' or '10/5m', got {value!r}")
     return value

@@ -7,7 +7,6 @@ See ``.env.example`` for every variable.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import dj_database_url
 import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
-from telehealth.env import env_bool, env_choice, env_int, env_list, env_str
+from telehealth.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -236,17 +235,6 @@ if SMS_BACKEND.endswith("HTTPSMSBackend") and not SMS_HTTP_URL:
 
 # --- REST framework ------------------------------------------------------------------------------
 
-# "5/min", "10/5m": a count, then a window with an optional multiple of at least one.
-_RATE_RE = re.compile(r"^\d+/([1-9]\d*)?(s|sec|second|m|min|minute|h|hour|d|day)$")
-
-
-def _rate(name: str, default: str) -> str:
-    value = env_str(name, default) or default
-    if not _RATE_RE.match(value):
-        raise ImproperlyConfigured(f"{name} must look like '5/min' or '10/5m', got {value!r}")
-    return value
-
-
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -265,11 +253,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["telehealth.api.throttling.GeneralRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "auth": _rate("THROTTLE_AUTH", "5/min"),
-        "otp_phone": _rate("THROTTLE_OTP_PHONE", "5/hour"),
-        "general": _rate("THROTTLE_GENERAL", "100/min"),
-        "uploads": _rate("THROTTLE_UPLOADS", "10/min"),
-        "analytics": _rate("THROTTLE_ANALYTICS", "50/min"),
+        "auth": env_rate("THROTTLE_AUTH", "5/min"),
+        "otp_phone": env_rate("THROTTLE_OTP_PHONE", "5/hour"),
+        "general": env_rate("THROTTLE_GENERAL", "100/min"),
+        "uploads": env_rate("THROTTLE_UPLOADS", "10/min"),
+        "analytics": env_rate("THROTTLE_ANALYTICS", "50/min"),
     },
     "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "telehealth.api.exceptions.envelope_exception_handler",

@@ -27,7 +27,7 @@ def _settings_tree() -> ast.Module:
 
 def _env_readers(tree: ast.Module) -> set[str]:
     """Helpers imported from telehealth.env, plus settings-local wrappers that pass one of their own
-    parameters as the variable name (such as ``_rate(name, default)``)."""
+    parameters as the variable name (a ``def wrapper(name, default)`` that calls ``env_str(name, ...)``)."""
     readers = {
         alias.asname or alias.name
         for node in ast.walk(tree)
@@ -71,7 +71,7 @@ def _env_reads() -> tuple[tuple[tuple[str, ast.Call | None], ...], tuple[str, ..
     """``((variable name, call), ...)`` for every read in settings.py, and where a reader is called
     with something other than a literal name (which these tests could not check).
 
-    Reads inside the wrappers themselves (``env_str(name, ...)`` in ``_rate``) are skipped: the name
+    Reads inside the wrappers themselves (``env_str(name, ...)`` inside such a wrapper) are skipped: the name
     is a parameter there and the wrapper's callers are what count.
     """
     tree = _settings_tree()

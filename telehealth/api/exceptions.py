@@ -91,9 +91,10 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         message = _MESSAGES[code]
     else:
         message = _plain_message(response.data, _MESSAGES.get(code, "The request could not be completed."))
-        reason = getattr(exc, "get_codes", lambda: None)()
-        if isinstance(reason, dict):
-            reason = reason.get("code") or reason.get("detail")
+        # simplejwt puts its specific code (user_inactive, token_not_valid) in the body.
+        reason = response.data.get("code") if isinstance(response.data, dict) else None
+        if not isinstance(reason, str):
+            reason = getattr(exc, "get_codes", lambda: None)()
         if isinstance(reason, str) and reason not in {"error", "invalid"}:
             details["reason"] = reason
     if isinstance(exc, drf.Throttled) and exc.wait is not None:

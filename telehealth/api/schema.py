@@ -76,8 +76,8 @@ def wrap_responses_in_envelope(result: dict[str, Any], generator, request, publi
                         json_content["schema"] = _success_envelope(json_content.get("schema"))
                     elif status != "204":
                         response["content"] = {"application/json": {"schema": _success_envelope(None)}}
-                elif "application/json" in content:
-                    content["application/json"]["schema"] = error_ref
+                else:
+                    response["content"] = {"application/json": {"schema": error_ref}}
             for status, description in _ERROR_STATUSES.items():
                 responses.setdefault(
                     status,

@@ -3,25 +3,23 @@ classes do), and accept multiples such as ``10/5m``."""
 
 from __future__ import annotations
 
-import re
-
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from telehealth.accounts.phone import normalize_phone
+from telehealth.env import RATE_PATTERN
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RATE_RE = re.compile(r"^(\d+)/(\d*)([smhd])")
 
 
 def parse_rate(rate: str | None) -> tuple[int | None, int | None]:
     if rate is None:
         return None, None
-    match = _RATE_RE.match(rate)
+    match = RATE_PATTERN.match(rate)
     if not match:
         raise ValueError(f"Bad throttle rate {rate!r}")
     requests, multiple, unit = match.groups()
-    return int(requests), int(multiple or 1) * _UNIT_SECONDS[unit]
+    return int(requests), int(multiple or 1) * _UNIT_SECONDS[unit[0]]
 
 
 class ScopedThrottle(SimpleRateThrottle):
