@@ -78,10 +78,10 @@ def check_channel_layer() -> dict[str, Any]:
 
 
 def check_celery() -> dict[str, Any]:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return {"status": NOT_CONFIGURED, "mode": "eager"}
     from telehealth.celery import app
 
+    if app.conf.task_always_eager:
+        return {"status": NOT_CONFIGURED, "mode": "eager"}
     started = time.perf_counter()
     replies = app.control.ping(timeout=1.0)
     if not replies:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 import phonenumbers
+from django_guid.integrations import CeleryIntegration
 from django.core.exceptions import ImproperlyConfigured
 
 from telehealth.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
@@ -310,7 +311,8 @@ DJANGO_GUID = {
     "VALIDATE_GUID": True,
     "RETURN_HEADER": True,
     "EXPOSE_HEADER": True,
-    "INTEGRATIONS": [],
+    # Tasks inherit the id of the request that queued them, so their log lines match too.
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=False)],
     "UUID_LENGTH": 32,
 }
 
@@ -344,6 +346,10 @@ LOGGING = {
         # Django logs every 4xx as a warning with the path; our own error handler logs what matters.
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING" if not DEBUG else "INFO"},
+        # Request-id bookkeeping and outgoing HTTP URLs are noise (and URLs may carry secrets).
+        "django_guid": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

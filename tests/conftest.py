@@ -9,12 +9,13 @@ their URL is not set.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
+from tests.fakes import FakeSMSProvider, running_sms_provider
 
 
 def _check_postgres(url: str) -> None:
@@ -143,3 +144,10 @@ def client_for() -> Callable[..., APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def fake_sms_provider() -> Iterator[FakeSMSProvider]:
+    """A loopback SMS provider; set ``.fail_first = N`` to answer 500 to the first N requests."""
+    with running_sms_provider() as provider:
+        yield provider

@@ -19,7 +19,7 @@ def embedded_services(settings):
     """The no-environment defaults, whatever the shell running the suite has set."""
     settings.REDIS_URL = ""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # and the Celery app itself is eager (autouse fixture)
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_detailed_health_reports_missing_celery_workers(
 ):
     from telehealth.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False  # the autouse fixture restores it
     monkeypatch.setattr(app.control, "ping", lambda timeout: [])
 
     response = api_client.get("/health/detailed/")
