@@ -12,8 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 import phonenumbers
-from django_guid.integrations import CeleryIntegration
 from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 
 from telehealth.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
 
