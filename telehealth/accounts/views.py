@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.generics import RetrieveUpdateAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -105,6 +105,11 @@ class LogoutView(APIView):
         return ok(None, message="Logged out.")
 
 
+@extend_schema_view(
+    get=extend_schema(summary="Your own account"),
+    put=extend_schema(summary="Replace your editable profile fields"),
+    patch=extend_schema(summary="Change some of your profile fields"),
+)
 @extend_schema(tags=["auth"])
 class ProfileView(RetrieveUpdateAPIView):
     """The caller's own account."""
@@ -126,6 +131,13 @@ class AccountFilter(django_filters.FilterSet):
         fields = ["role", "is_active"]
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List accounts (staff)"),
+    retrieve=extend_schema(summary="One account (staff)"),
+    create=extend_schema(summary="Create an account: the only way doctors and admins come to be"),
+    update=extend_schema(summary="Replace an account's editable fields (staff)"),
+    partial_update=extend_schema(summary="Change an account: role, activation, profile (staff)"),
+)
 @extend_schema(tags=["accounts"])
 class AccountViewSet(
     mixins.ListModelMixin,
