@@ -1,7 +1,7 @@
 """ASGI entry point: ``daphne asgi:application``.
 
-HTTP goes to Django; websockets go through origin validation and JWT authentication to the
-routes in ``telehealth.routing``.
+HTTP goes to Django; websockets go through the Origin policy and JWT authentication
+(``signaling.auth``) to the routes in ``telehealth.routing``.
 """
 
 import os
@@ -14,13 +14,13 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from signaling.auth import WebsocketAuthMiddleware  # noqa: E402
 from telehealth.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

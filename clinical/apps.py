@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class ClinicalConfig(AppConfig):
     name = "clinical"
+    verbose_name = "Clinical"

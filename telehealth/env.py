@@ -6,6 +6,7 @@ so every helper raises ``ImproperlyConfigured`` on a value it cannot parse.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -68,4 +69,17 @@ def env_rate(name: str, default: str) -> str:
     value = env_str(name, default) or default
     if not RATE_PATTERN.match(value):
         raise ImproperlyConfigured(f"{name} must look like '5/min' or '10/5m', got {value!r}")
+    return value
+
+
+def env_json(name: str, default: dict) -> dict:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object")
     return value

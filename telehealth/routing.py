@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from signaling.routing import websocket_urlpatterns as signaling_patterns
+
+websocket_urlpatterns = [*signaling_patterns]

@@ -15,7 +15,7 @@ import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
-from telehealth.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
+from telehealth.env import env_bool, env_choice, env_int, env_json, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -105,6 +105,12 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
+    if env_bool("DATABASE_POOL", False) and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # psycopg's pool: connections are reused across requests and storage threads (ASGI-safe).
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=1),
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),
+        }
 else:
     DATABASES = {
         "default": {
@@ -206,6 +212,37 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Realtime rooms ------------------------------------------------------------------------------
+
+# Browser origins allowed on websockets; defaults to the CORS origins plus this server's own hosts.
+WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", CORS_ALLOWED_ORIGINS)
+# Native apps send no Origin header; they authenticate with a token, so they are let in by default.
+WS_ALLOW_MISSING_ORIGIN = env_bool("WS_ALLOW_MISSING_ORIGIN", True)
+ROOM_JOIN_EARLY_MINUTES = env_int("ROOM_JOIN_EARLY_MINUTES", 15, minimum=0)
+ROOM_JOIN_LATE_MINUTES = env_int("ROOM_JOIN_LATE_MINUTES", 30, minimum=0)
+WS_HEARTBEAT_SECONDS = env_int("WS_HEARTBEAT_SECONDS", 15, minimum=1)
+WS_IDLE_TIMEOUT_SECONDS = env_int("WS_IDLE_TIMEOUT_SECONDS", 45, minimum=2)
+WS_MAX_FRAME_BYTES = env_int("WS_MAX_FRAME_BYTES", 65_536, minimum=1024)
+# Frames this large are abuse: the socket is closed (1009) instead of answered.
+WS_ABUSE_FRAME_BYTES = env_int("WS_ABUSE_FRAME_BYTES", 1_048_576, minimum=1024)
+WS_RATE_PER_SECOND = env_int("WS_RATE_PER_SECOND", 30, minimum=1)
+WS_RATE_BURST = env_int("WS_RATE_BURST", 60, minimum=1)
+WS_VITALS_PER_SECOND = env_int("WS_VITALS_PER_SECOND", 10, minimum=1)
+# Rejected frames per second beyond which a socket is closed (4429) as abusive.
+WS_ABUSE_REJECTS_PER_SECOND = env_int("WS_ABUSE_REJECTS_PER_SECOND", 100, minimum=1)
+CHAT_MAX_LENGTH = env_int("CHAT_MAX_LENGTH", 4000, minimum=1)
+SDP_MAX_BYTES = env_int("SDP_MAX_BYTES", 32_768, minimum=1024)
+# No default STUN server: this project never contacts third parties unless told to.
+STUN_URLS = env_list("STUN_URLS", [])
+TURN_URLS = env_list("TURN_URLS", [])
+TURN_SECRET = env_str("TURN_SECRET")
+TURN_TTL_SECONDS = env_int("TURN_TTL_SECONDS", 3600, minimum=60)
+if TURN_URLS and not TURN_SECRET:
+    raise ImproperlyConfigured("TURN_URLS needs TURN_SECRET (coturn's static-auth-secret).")
+# Chat and vitals are written on this many threads per process (SQLite serialises writes anyway).
+SIGNALING_DB_THREADS = env_int("SIGNALING_DB_THREADS", 8 if DATABASE_URL else 1, minimum=1)
+VITALS_NORMAL_RANGES = env_json("VITALS_NORMAL_RANGES", {})
 
 # --- Phone numbers and OTP ----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import factory
+from django.utils import timezone
 
 from telehealth.accounts.models import User
 
@@ -20,3 +21,16 @@ class UserFactory(factory.django.DjangoModelFactory):
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")
     password = factory.django.Password(None)
+
+
+class ConsultationFactory(factory.django.DjangoModelFactory):
+    """A video consultation starting now, between a fresh patient and doctor."""
+
+    class Meta:
+        model = "clinical.Consultation"
+
+    patient = factory.SubFactory(UserFactory, role="patient")
+    doctor = factory.SubFactory(UserFactory, role="doctor")
+    type = "video"
+    scheduled_start = factory.LazyFunction(timezone.now)
+    duration_minutes = 30

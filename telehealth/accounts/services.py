@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from telehealth.accounts.models import PhoneOTP, Role, User
 from telehealth.accounts.phone import mask_phone
@@ -147,10 +147,29 @@ def verify_otp(phone: str, code: str) -> tuple[User, bool]:
 
 
 def issue_tokens(user: User) -> dict[str, str]:
-    """A new refresh/access pair. Both carry the user's role."""
+    """A new refresh/access pair. Both carry the user's role; the access token also carries its
+    refresh token's id (``sid``), so revoking the refresh token revokes the session."""
     refresh = RefreshToken.for_user(user)
     refresh["role"] = user.role
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+    access = refresh.access_token
+    access["sid"] = refresh["jti"]
+    return {"access": str(access), "refresh": str(refresh)}
+
+
+def user_for_access_token(raw: str) -> User | None:
+    """The active user an access token belongs to, or None when the token is invalid, expired,
+    or its session was revoked (logout, rotation, deactivation)."""
+    try:
+        token = AccessToken(raw)
+    except TokenError:
+        return None
+    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+    if user is None:
+        return None
+    sid = token.get("sid")
+    if sid and BlacklistedToken.objects.filter(token__jti=sid).exists():
+        return None
+    return user
 
 
 def _token_error(message: str) -> ServiceError:

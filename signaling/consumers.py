@@ -1,0 +1,526 @@
+"""The consultation room socket: ``/ws/consultations/<consultation id>/``.
+
+Thin by design: it authenticates, validates frames against ``protocol``, calls services on the
+storage threads and fans out through the channel layer. Sequenced frames (chat, state changes,
+vitals alerts) reach every client in ``seq`` order with no gap and no duplicate: out-of-order
+arrivals wait in ``pending`` and gaps are filled from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from clinical.models import ConsultationState
+from clinical.services import InvalidTransition, RoomAccessError, check_room_access
+from signaling import frames, protocol, services
+from signaling.auth import SUBPROTOCOL
+from signaling.ice import ice_servers_for
+from signaling.presence import get_presence, is_stale, participants
+from signaling.protocol import FrameError
+from signaling.ratelimit import TokenBucket, WindowCounter
+from signaling.storage import storage
+
+logger = logging.getLogger("telehealth.signaling")
+
+REPLAY_BATCH = 500
+GAP_FILL_DELAY_SECONDS = 0.25
+RELAYED_TYPES = ("offer", "answer", "ice_candidate", "ice_restart", "hangup", "media_state", "typing")
+
+
+class ConsultationConsumer(AsyncWebsocketConsumer):
+    # --- Connection lifecycle ---------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.ready = False
+        self.cleaned_up = False
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        self.user = self.scope.get("user")
+        if self.user is None:
+            await self.close(protocol.CLOSE_UNAUTHENTICATED)
+            return
+        room_id = self.scope["url_route"]["kwargs"]["consultation_id"]
+        try:
+            self.room_id = str(uuid.UUID(room_id))
+            self.access = await storage(check_room_access)(self.room_id, self.user)
+        except ValueError:
+            await self.close(protocol.CLOSE_NOT_FOUND)
+            return
+        except RoomAccessError as refusal:
+            logger.info("Room %s refused user %s: %s", room_id, self.user.pk, refusal.close_code)
+            await self.close(refusal.close_code)
+            return
+        await self._enter()
+
+    async def _enter(self) -> None:
+        self.role = self.access.role
+        self.group = f"room.{self.room_id}"
+        self.waiting_group = f"room.{self.room_id}.waiting"
+        self.status = (
+            "waiting"
+            if self.role == "patient" and self.access.state != ConsultationState.IN_PROGRESS
+            else "joined"
+        )
+        self.media = {"audio": False, "video": False, "screen": False}
+        self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
+        self.vitals_bucket = TokenBucket(settings.WS_VITALS_PER_SECOND, settings.WS_VITALS_PER_SECOND)
+        self.rejects = WindowCounter()
+        self.seq_lock = asyncio.Lock()
+        self.pending: dict[int, dict[str, Any]] = {}
+        self.gap_task: asyncio.Task | None = None
+        self.last_frame_at = self.last_presence_write = time.monotonic()
+        self.presence = get_presence()
+
+        await self.channel_layer.group_add(
+            self.group if self.status == "joined" else self.waiting_group, self.channel_name
+        )
+        # Read the room's position only after joining the group: anything later arrives live.
+        current = await storage(services.current_seq)(self.room_id)
+        requested = self._requested_last_seq()
+        self.delivered_seq = min(requested, current) if requested is not None else current
+        # Frames up to here were (or will be, via resume) delivered on this connection.
+        self.connect_base = self.delivered_seq
+        others = await self.presence.entries(self.room_id)
+        await self._write_presence()
+        self.ready = True
+        logger.info("User %s entered room %s as %s (%s)", self.user.pk, self.room_id, self.role, self.status)
+
+        await self._send(self._room_state_frame(current))
+        await self._send(ice_servers_for(str(self.user.pk), self.access.scheduled_end, timezone.now()))
+        await self._send(
+            {
+                "type": "participants",
+                "participants": participants({**others, self.channel_name: self._presence_entry()}),
+            }
+        )
+        if self.status == "waiting":
+            await self._start_waiting()
+        else:
+            if not self._user_present(others, status="joined"):
+                await self._broadcast_relay(self._presence_frame("join"))
+            if self.role == "doctor":
+                for entry in others.values():
+                    if entry["status"] == "waiting" and not is_stale(entry):
+                        await self._send(self._patient_waiting_frame(entry["user_id"], entry["name"]))
+        if self.delivered_seq < current and self.status == "joined":
+            async with self.seq_lock:
+                await self._catch_up()
+        self.watchdog = asyncio.create_task(self._watch())
+
+    async def disconnect(self, code: int) -> None:
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        if not getattr(self, "ready", False) or self.cleaned_up:
+            return
+        self.cleaned_up = True
+        for task in (self.watchdog, self.gap_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
+        try:
+            if await self.presence.remove(self.room_id, self.channel_name):
+                remaining = await self.presence.entries(self.room_id)
+                if not self._user_present(remaining):
+                    await self._broadcast_relay(self._presence_frame("leave"))
+        except Exception:  # Redis gone: the survivors prune us once we are stale
+            logger.warning("Presence cleanup failed for room %s", self.room_id, exc_info=True)
+        logger.info("User %s left room %s", self.user.pk, self.room_id)
+
+    async def _close(self, code: int) -> None:
+        await self._cleanup()
+        await self.close(code)
+
+    # --- Incoming frames --------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not getattr(self, "ready", False) or self.cleaned_up:
+            return
+        self.last_frame_at = time.monotonic()
+        raw = text_data if text_data is not None else bytes_data or b""
+        size = (
+            len(raw)
+            if isinstance(raw, bytes) or len(raw) * 4 <= settings.WS_MAX_FRAME_BYTES
+            else len(raw.encode())
+        )
+        if size > settings.WS_ABUSE_FRAME_BYTES:
+            await self._close(protocol.CLOSE_TOO_BIG)
+            return
+        if not self.bucket.take():
+            await self._reject(
+                FrameError(
+                    protocol.RATE_LIMITED,
+                    "Too many frames.",
+                    {"retry_after_ms": self.bucket.retry_after_ms()},
+                )
+            )
+            return
+        if size > settings.WS_MAX_FRAME_BYTES:
+            await self._reject(
+                FrameError(protocol.TOO_LARGE, f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
+            )
+            return
+        if text_data is None:
+            await self._reject(
+                FrameError(protocol.INVALID_JSON, "Binary frames are not supported; send JSON text.")
+            )
+            return
+        try:
+            data = json.loads(text_data)
+        except ValueError:
+            await self._reject(FrameError(protocol.INVALID_JSON, "The frame is not valid JSON."))
+            return
+        try:
+            frame = protocol.parse_frame(data)
+            await self._refresh_presence()
+            await getattr(self, f"on_{frame.type}")(frame)
+        except FrameError as error:
+            await self._reject(error)
+        except Exception:
+            logger.exception("Frame handler failed in room %s", self.room_id)
+            await self._send(
+                frames.error_frame(
+                    protocol.SERVER_ERROR,
+                    "The frame could not be handled.",
+                    frame_id=data.get("id") if isinstance(data, dict) else None,
+                )
+            )
+
+    async def _reject(self, error: FrameError) -> None:
+        await self._send(frames.error_frame(error.code, error.message, error.details, error.frame_id))
+        if self.rejects.hit() > settings.WS_ABUSE_REJECTS_PER_SECOND:
+            logger.warning("Closing abusive socket of user %s in room %s", self.user.pk, self.room_id)
+            await self._close(protocol.CLOSE_RATE_ABUSE)
+
+    def _require(self, *, role: str | None = None, joined: bool = False, frame) -> None:
+        if role and self.role != role:
+            raise FrameError(protocol.FORBIDDEN, f"Only the {role} may send {frame.type}.", frame_id=frame.id)
+        if joined and self.status != "joined":
+            raise FrameError(protocol.FORBIDDEN, "Wait until the doctor admits you.", frame_id=frame.id)
+
+    async def on_ping(self, frame: protocol.PingFrame) -> None:
+        await self._send({"type": "pong", "id": frame.id, "ts": frames.now_iso()})
+
+    async def on_resume(self, frame: protocol.ResumeFrame) -> None:
+        self._require(joined=True, frame=frame)
+        async with self.seq_lock:
+            replayed = 0
+            after = frame.last_seq
+            # What this connection already delivered (connect_base, delivered_seq] is not sent again.
+            while after < self.connect_base:
+                batch = await storage(services.log_after)(self.room_id, after, REPLAY_BATCH)
+                batch = [f for f in batch if f["seq"] <= self.connect_base]
+                if not batch:
+                    break
+                for replay in batch:
+                    await self._send(replay)
+                replayed += len(batch)
+                after = batch[-1]["seq"]
+            self.connect_base = min(self.connect_base, frame.last_seq)
+            replayed += await self._catch_up()
+        await self._send(frames.ack_frame(frame.id, "resume", replayed=replayed, last_seq=self.delivered_seq))
+
+    async def on_admit(self, frame: protocol.AdmitFrame) -> None:
+        self._require(role="doctor", frame=frame)
+        try:
+            change = await storage(services.change_state)(
+                self.room_id, ConsultationState.IN_PROGRESS, self.user
+            )
+        except InvalidTransition as error:
+            raise FrameError(
+                protocol.INVALID_STATE,
+                "No patient is waiting to be admitted.",
+                {"state": error.current},
+                frame.id,
+            ) from error
+        await self._send(frames.ack_frame(frame.id, "admit", seq=change.frame["seq"]))
+        await self._broadcast_sequenced(change.frame)
+        await self.channel_layer.group_send(self.waiting_group, {"type": "room.admitted"})
+
+    async def on_end(self, frame: protocol.EndFrame) -> None:
+        self._require(role="doctor", frame=frame)
+        try:
+            change = await storage(services.change_state)(
+                self.room_id, ConsultationState.COMPLETED, self.user
+            )
+        except InvalidTransition as error:
+            raise FrameError(
+                protocol.INVALID_STATE,
+                "Only a consultation in progress can be ended.",
+                {"state": error.current},
+                frame.id,
+            ) from error
+        await self._send(frames.ack_frame(frame.id, "end", seq=change.frame["seq"]))
+        await self._broadcast_sequenced(change.frame)
+        ended = {"type": "room.ended", "by": self.role}
+        await self.channel_layer.group_send(self.group, ended)
+        await self.channel_layer.group_send(self.waiting_group, ended)
+
+    async def _relay(self, frame) -> None:
+        self._require(joined=True, frame=frame)
+        payload = frame.model_dump(mode="json", exclude={"id"})
+        await self._broadcast_relay({**payload, "from": self._me()})
+        await self._send(frames.ack_frame(frame.id, frame.type))
+
+    on_offer = on_answer = on_ice_candidate = on_ice_restart = on_hangup = on_typing = _relay
+
+    async def on_media_state(self, frame: protocol.MediaStateFrame) -> None:
+        self._require(joined=True, frame=frame)
+        self.media = {"audio": frame.audio, "video": frame.video, "screen": frame.screen}
+        await self._write_presence()
+        await self._relay(frame)
+
+    async def on_chat_message(self, frame: protocol.ChatMessageFrame) -> None:
+        self._require(joined=True, frame=frame)
+        stored, created = await storage(services.post_chat_message)(
+            self.room_id, self.user, self.role, frame.id, frame.text, frame.attachment_id
+        )
+        await self._send(
+            frames.ack_frame(
+                frame.id,
+                "chat_message",
+                server_id=stored["server_id"],
+                seq=stored["seq"],
+                ts=stored["ts"],
+                duplicate=not created,
+            )
+        )
+        if created:
+            await self._broadcast_sequenced(stored)
+
+    async def on_read(self, frame: protocol.ReadFrame) -> None:
+        self._require(joined=True, frame=frame)
+        up_to = await storage(services.mark_read)(self.room_id, self.role, frame.up_to_seq)
+        await self._broadcast_relay({"type": "read", "up_to_seq": up_to, "from": self._me()})
+        await self._send(frames.ack_frame(frame.id, "read", up_to_seq=up_to))
+
+    async def on_vitals(self, frame: protocol.VitalsFrame) -> None:
+        self._require(role="patient", joined=True, frame=frame)
+        if not self.vitals_bucket.take():
+            raise FrameError(
+                protocol.RATE_LIMITED,
+                f"At most {settings.WS_VITALS_PER_SECOND} vitals frames a second.",
+                {"retry_after_ms": self.vitals_bucket.retry_after_ms()},
+                frame.id,
+            )
+        stream, alerts = await storage(services.record_vitals)(self.room_id, self.user, frame)
+        await self._send(
+            frames.ack_frame(
+                frame.id,
+                "vitals",
+                server_ids=[r["server_id"] for r in stream["readings"]],
+                alerts=[a["seq"] for a in alerts],
+            )
+        )
+        await self._broadcast_relay(stream)
+        for alert in alerts:
+            await self._broadcast_sequenced(alert)
+
+    # --- Channel-layer events ---------------------------------------------------------------------
+
+    async def room_relay(self, event: dict[str, Any]) -> None:
+        if event.get("exclude") != self.channel_name and self.ready and not self.cleaned_up:
+            await self._send(event["frame"])
+
+    async def room_sequenced(self, event: dict[str, Any]) -> None:
+        if not self.ready or self.cleaned_up or self.status != "joined":
+            return
+        frame = event["frame"]
+        async with self.seq_lock:
+            if frame["seq"] <= self.delivered_seq:
+                return
+            self.pending[frame["seq"]] = frame
+            await self._flush_pending()
+            if self.pending and (self.gap_task is None or self.gap_task.done()):
+                self.gap_task = asyncio.create_task(self._fill_gap_later())
+
+    async def room_admitted(self, event: dict[str, Any]) -> None:
+        if self.status != "waiting" or self.cleaned_up:
+            return
+        await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.status = "joined"
+        await self._write_presence()
+        await self._send({"type": "admitted", "ts": frames.now_iso()})
+        await self._broadcast_relay(self._presence_frame("join"))
+        async with self.seq_lock:
+            await self._catch_up()
+
+    async def room_ended(self, event: dict[str, Any]) -> None:
+        if self.cleaned_up:
+            return
+        await self._send({"type": "ended", "by": event.get("by"), "ts": frames.now_iso()})
+        await self._close(protocol.CLOSE_NORMAL)
+
+    # --- Sequenced delivery -----------------------------------------------------------------------
+
+    async def _flush_pending(self) -> None:
+        for seq in [s for s in self.pending if s <= self.delivered_seq]:
+            del self.pending[seq]
+        while (next_frame := self.pending.pop(self.delivered_seq + 1, None)) is not None:
+            await self._send(next_frame)
+            self.delivered_seq = next_frame["seq"]
+
+    async def _catch_up(self) -> int:
+        """Deliver everything stored after ``delivered_seq``, then whatever waited. Caller holds
+        ``seq_lock``."""
+        delivered = 0
+        while True:
+            batch = await storage(services.log_after)(self.room_id, self.delivered_seq, REPLAY_BATCH)
+            for frame in batch:
+                await self._send(frame)
+                self.delivered_seq = frame["seq"]
+            delivered += len(batch)
+            if len(batch) < REPLAY_BATCH:
+                break
+        await self._flush_pending()
+        return delivered
+
+    async def _fill_gap_later(self) -> None:
+        """A later frame overtook an earlier one; if the earlier one does not arrive soon, read it
+        from the database (it is committed: numbers are handed out in commit order)."""
+        await asyncio.sleep(GAP_FILL_DELAY_SECONDS)
+        async with self.seq_lock:
+            if self.pending:
+                await self._catch_up()
+
+    async def _broadcast_sequenced(self, frame: dict[str, Any]) -> None:
+        await self.channel_layer.group_send(self.group, {"type": "room.sequenced", "frame": frame})
+
+    async def _broadcast_relay(self, frame: dict[str, Any], group: str | None = None) -> None:
+        await self.channel_layer.group_send(
+            group or self.group, {"type": "room.relay", "frame": frame, "exclude": self.channel_name}
+        )
+
+    # --- Waiting room, presence, heartbeat --------------------------------------------------------
+
+    async def _start_waiting(self) -> None:
+        change = await storage(services.patient_arrives)(self.room_id, self.user)
+        if change is not None:
+            await self._broadcast_sequenced(change.frame)
+        await self._send(
+            {"type": "waiting", "message": "The doctor will let you in shortly.", "ts": frames.now_iso()}
+        )
+        await self._broadcast_relay(self._patient_waiting_frame(str(self.user.pk), self._name()))
+
+    def _presence_entry(self) -> dict[str, Any]:
+        return {
+            "user_id": str(self.user.pk),
+            "role": self.role,
+            "name": self._name(),
+            "status": self.status,
+            "media": self.media,
+        }
+
+    async def _write_presence(self) -> None:
+        await self.presence.put(self.room_id, self.channel_name, self._presence_entry())
+        self.last_presence_write = time.monotonic()
+
+    async def _refresh_presence(self) -> None:
+        if time.monotonic() - self.last_presence_write > settings.WS_HEARTBEAT_SECONDS / 2:
+            await self._write_presence()
+
+    def _user_present(self, entries: dict[str, dict], status: str | None = None) -> bool:
+        me = str(self.user.pk)
+        return any(
+            channel != self.channel_name
+            and entry["user_id"] == me
+            and not is_stale(entry)
+            and (status is None or entry["status"] == status)
+            for channel, entry in entries.items()
+        )
+
+    async def _watch(self) -> None:
+        """Close this socket when its client went quiet; prune sockets of dead processes."""
+        interval = min(settings.WS_HEARTBEAT_SECONDS, settings.WS_IDLE_TIMEOUT_SECONDS / 3)
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - self.last_frame_at > settings.WS_IDLE_TIMEOUT_SECONDS:
+                logger.info("Closing idle socket of user %s in room %s", self.user.pk, self.room_id)
+                await self._close(protocol.CLOSE_IDLE)
+                return
+            try:
+                await self._prune_stale()
+            except Exception:
+                logger.warning("Presence pruning failed in room %s", self.room_id, exc_info=True)
+
+    async def _prune_stale(self) -> None:
+        entries = await self.presence.entries(self.room_id)
+        now = time.time()
+        for channel, entry in entries.items():
+            if channel == self.channel_name or not is_stale(entry, now):
+                continue
+            # Only the socket whose delete succeeds announces the departure.
+            if await self.presence.remove(self.room_id, channel):
+                still_there = any(
+                    e["user_id"] == entry["user_id"] and not is_stale(e, now)
+                    for c, e in entries.items()
+                    if c != channel
+                )
+                if not still_there:
+                    frame = {
+                        "type": "leave",
+                        "user": {k: entry[k] for k in ("user_id", "role", "name")},
+                        "reason": "timeout",
+                        "ts": frames.now_iso(),
+                    }
+                    await self.channel_layer.group_send(self.group, {"type": "room.relay", "frame": frame})
+
+    # --- Small helpers ----------------------------------------------------------------------------
+
+    def _requested_last_seq(self) -> int | None:
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("last_seq")
+        if values and values[0].isdigit():
+            return int(values[0])
+        return None
+
+    def _name(self) -> str:
+        return self.user.full_name or self.role.capitalize()
+
+    def _me(self) -> dict[str, str]:
+        return {"user_id": str(self.user.pk), "role": self.role}
+
+    def _presence_frame(self, kind: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "user": {**self._me(), "name": self._name()},
+            "status": self.status,
+            "ts": frames.now_iso(),
+        }
+
+    def _patient_waiting_frame(self, user_id: str, name: str) -> dict[str, Any]:
+        return {
+            "type": "patient_waiting",
+            "patient": {"user_id": user_id, "name": name},
+            "ts": frames.now_iso(),
+        }
+
+    def _room_state_frame(self, current_seq: int) -> dict[str, Any]:
+        return {
+            "type": "room_state",
+            "consultation": {
+                "id": self.room_id,
+                "state": self.access.state,
+                "type": self.access.type,
+                "scheduled_start": frames.iso(self.access.scheduled_start),
+                "scheduled_end": frames.iso(self.access.scheduled_end),
+            },
+            "you": {**self._me(), "status": self.status},
+            "last_seq": current_seq,
+            "heartbeat_seconds": settings.WS_HEARTBEAT_SECONDS,
+            "idle_timeout_seconds": settings.WS_IDLE_TIMEOUT_SECONDS,
+        }
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))

@@ -1,0 +1,87 @@
+"""Room operations the consumer calls (on the storage threads): thin wrappers over the clinical
+services that return ready-to-send frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from clinical import services as clinical
+from clinical.models import Consultation, ConsultationState
+from signaling import frames
+from signaling.protocol import VitalsFrame
+from telehealth.accounts.models import User
+
+
+@dataclass(frozen=True)
+class StateChange:
+    frame: dict[str, Any]
+    state: str
+
+
+def roles_of(consultation_id: str) -> dict[str, str]:
+    patient_id, doctor_id = Consultation.objects.values_list("patient_id", "doctor_id").get(
+        pk=consultation_id
+    )
+    return {str(patient_id): "patient", str(doctor_id): "doctor"}
+
+
+def current_seq(consultation_id: str) -> int:
+    return Consultation.objects.values_list("last_seq", flat=True).get(pk=consultation_id)
+
+
+def change_state(consultation_id: str, to_state: str, actor: User) -> StateChange:
+    event = clinical.transition_consultation(consultation_id, to_state, actor=actor)
+    return StateChange(frames.event_frame(event, roles_of(consultation_id)), to_state)
+
+
+def patient_arrives(consultation_id: str, patient: User) -> StateChange | None:
+    """scheduled → waiting when the patient is first in; None when already waiting."""
+    state = Consultation.objects.values_list("state", flat=True).get(pk=consultation_id)
+    if state != ConsultationState.SCHEDULED:
+        return None
+    try:
+        return change_state(consultation_id, ConsultationState.WAITING, patient)
+    except clinical.InvalidTransition:  # another socket of the patient got there first
+        return None
+
+
+def post_chat_message(
+    consultation_id: str, sender: User, role: str, client_id: str, text: str, attachment_id
+) -> tuple[dict[str, Any], bool]:
+    message, created = clinical.store_chat_message(
+        consultation_id,
+        sender,
+        sender_role=role,
+        client_id=client_id,
+        text=text,
+        attachment_id=str(attachment_id) if attachment_id else None,
+    )
+    return frames.chat_frame(message), created
+
+
+def record_vitals(
+    consultation_id: str, patient: User, frame: VitalsFrame
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    now = timezone.now()
+    readings = [
+        clinical.Reading(r.kind, r.unit, r.value, r.value2, r.measured_at or now) for r in frame.readings
+    ]
+    rows, alerts = clinical.store_vitals(consultation_id, patient, readings, client_id=frame.id or "")
+    roles = roles_of(consultation_id)
+    sender = {"user_id": str(patient.pk), "role": "patient"}
+    return frames.vitals_frame(rows, sender), [frames.event_frame(alert, roles) for alert in alerts]
+
+
+def mark_read(consultation_id: str, role: str, up_to_seq: int) -> int:
+    return clinical.mark_read(consultation_id, role, up_to_seq)
+
+
+def log_after(consultation_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    roles = roles_of(consultation_id)
+    return [
+        frames.log_frame(row, roles)
+        for row in clinical.room_log_after(consultation_id, after_seq, limit=limit)
+    ]
