@@ -112,11 +112,19 @@ _STATE_TIMESTAMPS = {
 }
 
 
-def transition_consultation(consultation_id: str, to_state: str, *, actor: User | None) -> ConsultationEvent:
-    """Move the consultation to ``to_state`` (refusing illegal moves) and log a state event."""
+def transition_consultation(
+    consultation_id: str,
+    to_state: str,
+    *,
+    actor: User | None,
+    expected_from: frozenset[str] | None = None,
+) -> ConsultationEvent:
+    """Move the consultation to ``to_state`` and log a state event. Illegal moves are refused, and
+    so are moves from a state outside ``expected_from`` when given (an action's precondition)."""
     with transaction.atomic():
         consultation = Consultation.objects.select_for_update().get(pk=consultation_id)
-        if not consultation.can_transition(to_state):
+        allowed = consultation.can_transition(to_state)
+        if not allowed or (expected_from is not None and consultation.state not in expected_from):
             raise InvalidTransition(consultation.state, to_state)
         previous = consultation.state
         now = timezone.now()

@@ -100,7 +100,9 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         await self._send(
             {
                 "type": "participants",
-                "participants": participants({**others, self.channel_name: self._presence_entry()}),
+                "participants": participants(
+                    {**others, self.channel_name: {**self._presence_entry(), "last_seen": time.time()}}
+                ),
             }
         )
         if self.status == "waiting":
@@ -234,9 +236,7 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
     async def on_admit(self, frame: protocol.AdmitFrame) -> None:
         self._require(role="doctor", frame=frame)
         try:
-            change = await storage(services.change_state)(
-                self.room_id, ConsultationState.IN_PROGRESS, self.user
-            )
+            change = await storage(services.admit_patient)(self.room_id, self.user)
         except InvalidTransition as error:
             raise FrameError(
                 protocol.INVALID_STATE,
@@ -251,9 +251,7 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
     async def on_end(self, frame: protocol.EndFrame) -> None:
         self._require(role="doctor", frame=frame)
         try:
-            change = await storage(services.change_state)(
-                self.room_id, ConsultationState.COMPLETED, self.user
-            )
+            change = await storage(services.end_consultation)(self.room_id, self.user)
         except InvalidTransition as error:
             raise FrameError(
                 protocol.INVALID_STATE,

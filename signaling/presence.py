@@ -24,8 +24,8 @@ class MemoryPresence:
     def __init__(self) -> None:
         self.rooms: dict[str, dict[str, Entry]] = {}
 
-    async def put(self, room: str, channel: str, entry: Entry) -> None:
-        self.rooms.setdefault(room, {})[channel] = {**entry, "last_seen": time.time()}
+    async def put(self, room: str, channel: str, entry: Entry, *, last_seen: float | None = None) -> None:
+        self.rooms.setdefault(room, {})[channel] = {**entry, "last_seen": last_seen or time.time()}
 
     async def remove(self, room: str, channel: str) -> bool:
         return self.rooms.get(room, {}).pop(channel, None) is not None
@@ -54,10 +54,10 @@ class RedisPresence:
     def _key(room: str) -> str:
         return f"telehealth:presence:{room}"
 
-    async def put(self, room: str, channel: str, entry: Entry) -> None:
+    async def put(self, room: str, channel: str, entry: Entry, *, last_seen: float | None = None) -> None:
         client = self._client()
         key = self._key(room)
-        payload = json.dumps({**entry, "last_seen": time.time()})
+        payload = json.dumps({**entry, "last_seen": last_seen or time.time()})
         async with client.pipeline(transaction=False) as pipe:
             await pipe.hset(key, channel, payload).expire(key, _ROOM_KEY_TTL).execute()
 

@@ -32,9 +32,26 @@ def current_seq(consultation_id: str) -> int:
     return Consultation.objects.values_list("last_seq", flat=True).get(pk=consultation_id)
 
 
-def change_state(consultation_id: str, to_state: str, actor: User) -> StateChange:
-    event = clinical.transition_consultation(consultation_id, to_state, actor=actor)
+def change_state(
+    consultation_id: str, to_state: str, actor: User, expected_from: frozenset[str] | None = None
+) -> StateChange:
+    event = clinical.transition_consultation(
+        consultation_id, to_state, actor=actor, expected_from=expected_from
+    )
     return StateChange(frames.event_frame(event, roles_of(consultation_id)), to_state)
+
+
+def admit_patient(consultation_id: str, doctor: User) -> StateChange:
+    """waiting → in_progress: only when a patient is actually waiting."""
+    return change_state(
+        consultation_id, ConsultationState.IN_PROGRESS, doctor, frozenset({ConsultationState.WAITING})
+    )
+
+
+def end_consultation(consultation_id: str, doctor: User) -> StateChange:
+    return change_state(
+        consultation_id, ConsultationState.COMPLETED, doctor, frozenset({ConsultationState.IN_PROGRESS})
+    )
 
 
 def patient_arrives(consultation_id: str, patient: User) -> StateChange | None:

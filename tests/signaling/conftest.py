@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from asgi import application
@@ -26,6 +27,7 @@ class RoomClient:
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
         self.frames: list[dict[str, Any]] = []
+        self.unclaimed: list[dict[str, Any]] = []  # received, not yet returned by expect()
         self.close_code: int | None = None
 
     async def send(self, frame: dict[str, Any]) -> None:
@@ -35,23 +37,40 @@ class RoomClient:
         await self.communicator.send_to(text_data=text, bytes_data=data)
 
     async def receive(self, timeout: float = 2) -> dict[str, Any]:
-        message = await self.communicator.receive_output(timeout)
+        # Not communicator.receive_output(): on timeout it cancels the application itself.
+        app = self.communicator.future
+        try:
+            message = await asyncio.wait_for(self.communicator.output_queue.get(), timeout)
+        except TimeoutError:
+            if app.done():
+                app.result()  # surfaces the consumer's crash, if it crashed
+            raise
         if message["type"] == "websocket.close":
             self.close_code = message.get("code", 1000)
             raise ConnectionClosed(self.close_code)
         frame = json.loads(message["text"])
         self.frames.append(frame)
+        self.unclaimed.append(frame)
         return frame
 
     async def expect(self, frame_type: str, timeout: float = 2, **fields: Any) -> dict[str, Any]:
-        """Receive until a frame of ``frame_type`` (matching ``fields``) arrives; return it."""
+        """The first unclaimed frame of ``frame_type`` (matching ``fields``), waiting if needed."""
+
+        def matches(frame: dict[str, Any]) -> bool:
+            return frame["type"] == frame_type and all(frame.get(k) == v for k, v in fields.items())
+
+        for frame in self.unclaimed:
+            if matches(frame):
+                self.unclaimed.remove(frame)
+                return frame
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 raise AssertionError(f"no {frame_type} frame; got {[f['type'] for f in self.frames]}")
             frame = await self.receive(remaining)
-            if frame["type"] == frame_type and all(frame.get(k) == v for k, v in fields.items()):
+            if matches(frame):
+                self.unclaimed.remove(frame)
                 return frame
 
     async def request(self, frame: dict[str, Any], timeout: float = 2) -> dict[str, Any]:
@@ -64,6 +83,8 @@ class RoomClient:
                 return answer
 
     async def drain(self, timeout: float = 0.2) -> list[dict[str, Any]]:
+        """Everything that arrives within ``timeout``; clears what was unclaimed."""
+        self.unclaimed.clear()
         got = []
         try:
             while True:
@@ -91,6 +112,17 @@ class ConnectionClosed(Exception):
         self.code = code
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A new channel layer per test: channels-redis binds its locks to the event loop that made it,
+    and every async test runs its own loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def consultation(transactional_db):
     return ConsultationFactory()
@@ -113,7 +145,7 @@ async def room(consultation):
     ) -> RoomClient:
         target = consultation_id or consultation.pk
         if token is None and user is not None:
-            token = (await asyncio.to_thread(issue_tokens, user))["access"]
+            token = (await database_sync_to_async(issue_tokens)(user))["access"]
         path = f"/ws/consultations/{target}/"
         params = [query] if query else []
         subprotocols = ["telehealth.v1"]

@@ -42,7 +42,7 @@ async def test_expired_token_closes_4401(room, consultation):
 
 
 async def test_logged_out_session_closes_4401(room, consultation):
-    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async as sync_to_async
 
     tokens = await sync_to_async(issue_tokens)(consultation.patient)
     await sync_to_async(logout)(tokens["refresh"])
@@ -51,7 +51,7 @@ async def test_logged_out_session_closes_4401(room, consultation):
 
 
 async def test_outsider_closes_4403(room):
-    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async as sync_to_async
 
     outsider = await sync_to_async(UserFactory)(role="patient")
     client = await room(outsider, expect_open=False)
@@ -68,7 +68,7 @@ async def test_unknown_consultation_closes_4404(room, consultation):
 
 
 async def test_completed_consultation_closes_4409(room):
-    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async as sync_to_async
 
     done = await sync_to_async(ConsultationFactory)(state="completed")
     client = await room(done.patient, consultation_id=done.pk, expect_open=False)
@@ -76,7 +76,7 @@ async def test_completed_consultation_closes_4409(room):
 
 
 async def test_patient_outside_time_window_closes_4409_but_doctor_gets_in(room):
-    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async as sync_to_async
 
     later = await sync_to_async(ConsultationFactory)(scheduled_start=timezone.now() + timedelta(days=1))
     client = await room(later.patient, consultation_id=later.pk, expect_open=False)
