@@ -123,3 +123,23 @@ async def test_ice_servers_carry_time_limited_turn_credentials(room, consultatio
     slot_limit = consultation.scheduled_start + timedelta(minutes=60)
     assert int(expiry) <= int(slot_limit.timestamp()) + 1
     assert int(expiry) > int(timezone.now().timestamp())
+
+
+async def test_token_expiring_during_the_call_does_not_cut_it(room, consultation):
+    import asyncio
+
+    token = AccessToken.for_user(consultation.doctor)
+    token.set_exp(lifetime=timedelta(seconds=1))
+    client = await room(None, token=str(token))
+    await asyncio.sleep(1.5)
+    assert (await client.request({"type": "ping", "id": "after-expiry"}))["type"] == "pong"
+    # A reconnect needs a valid token.
+    again = await room(None, token=str(token), expect_open=False)
+    assert await again.closed() == 4401
+
+
+def test_meeting_links_are_random_uuids(consultation):
+    import uuid
+
+    assert isinstance(consultation.pk, uuid.UUID)
+    assert consultation.pk.version == 4
