@@ -99,3 +99,18 @@ def test_normal_ranges_can_be_overridden(settings):
     assert abnormal_fields("heart_rate", "bpm", 125, None) == {"value": (50, 120)}
     settings.VITALS_NORMAL_RANGES = {"heart_rate": {"bpm": {"value": (40, 130)}}}
     assert abnormal_fields("heart_rate", "bpm", 125, None) == {}
+
+
+def test_demo_consultation_command_creates_a_joinable_room():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from clinical.models import Consultation
+    from clinical.services import check_room_access
+
+    out = StringIO()
+    call_command("demo_consultation", "--patient", "+14155552671", "--doctor", "+14155552672", stdout=out)
+    consultation = Consultation.objects.get(pk=out.getvalue().strip())
+    assert check_room_access(str(consultation.pk), consultation.patient).role == "patient"
+    assert consultation.doctor.role == "doctor"
