@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 
+from signaling.storage import storage
 from telehealth.accounts.services import user_for_access_token
 
 SUBPROTOCOL = "telehealth.v1"
@@ -61,5 +61,5 @@ class WebsocketAuthMiddleware:
             await send({"type": "websocket.close", "code": 4403})
             return None
         token = token_from_scope(scope)
-        user = await database_sync_to_async(user_for_access_token)(token) if token else None
+        user = await storage(user_for_access_token)(token) if token else None
         return await self.app(dict(scope, user=user), receive, send)
