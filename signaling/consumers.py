@@ -86,7 +86,10 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         )
         # Read the room's position only after joining the group: anything later arrives live.
         current = await storage(services.current_seq)(self.room_id)
-        requested = self._requested_last_seq()
+        try:
+            requested, url_error = self._requested_last_seq(), None
+        except FrameError as error:
+            requested, url_error = None, error
         self.delivered_seq = min(requested, current) if requested is not None else current
         # Frames up to here were (or will be, via resume) delivered on this connection.
         self.connect_base = self.delivered_seq
@@ -96,6 +99,8 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         logger.info("User %s entered room %s as %s (%s)", self.user.pk, self.room_id, self.role, self.status)
 
         await self._send(self._room_state_frame(current))
+        if url_error is not None:
+            await self._send(frames.error_frame(url_error.code, url_error.message, url_error.details))
         await self._send(ice_servers_for(str(self.user.pk), self.access.scheduled_end, timezone.now()))
         await self._send(
             {
@@ -261,7 +266,7 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
             ) from error
         await self._send(frames.ack_frame(frame.id, "end", seq=change.frame["seq"]))
         await self._broadcast_sequenced(change.frame)
-        ended = {"type": "room.ended", "by": self.role}
+        ended = {"type": "room.ended", "by": self._me()}
         await self.channel_layer.group_send(self.group, ended)
         await self.channel_layer.group_send(self.waiting_group, ended)
 
@@ -467,21 +472,24 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
                     if c != channel
                 )
                 if not still_there:
-                    frame = {
-                        "type": "leave",
-                        "user": {k: entry[k] for k in ("user_id", "role", "name")},
-                        "reason": "timeout",
-                        "ts": frames.now_iso(),
-                    }
+                    user = {k: entry[k] for k in ("user_id", "role", "name")}
+                    frame = frames.presence_frame("leave", user, entry["status"], reason="timeout")
                     await self.channel_layer.group_send(self.group, {"type": "room.relay", "frame": frame})
 
     # --- Small helpers ----------------------------------------------------------------------------
 
     def _requested_last_seq(self) -> int | None:
+        """``?last_seq=N`` from the URL; raises ``FrameError`` when it is there but not a number."""
         values = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("last_seq")
-        if values and values[0].isdigit():
-            return int(values[0])
-        return None
+        if not values:
+            return None
+        if not values[0].isdigit() or len(values[0]) > 18:
+            raise FrameError(
+                protocol.VALIDATION_ERROR,
+                "last_seq must be a whole number; starting live instead.",
+                {"last_seq": ["Must be a whole number >= 0."]},
+            )
+        return int(values[0])
 
     def _name(self) -> str:
         return self.user.full_name or self.role.capitalize()
@@ -490,12 +498,7 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         return {"user_id": str(self.user.pk), "role": self.role}
 
     def _presence_frame(self, kind: str) -> dict[str, Any]:
-        return {
-            "type": kind,
-            "user": {**self._me(), "name": self._name()},
-            "status": self.status,
-            "ts": frames.now_iso(),
-        }
+        return frames.presence_frame(kind, {**self._me(), "name": self._name()}, self.status)
 
     def _patient_waiting_frame(self, user_id: str, name: str) -> dict[str, Any]:
         return {

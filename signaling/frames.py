@@ -48,7 +48,10 @@ def event_frame(event: ConsultationEvent, roles: dict[str, str]) -> dict[str, An
         "type": "alert",
         "seq": event.seq,
         "server_id": event.pk,
-        "reading": {key: event.payload[key] for key in ("kind", "unit", "value", "value2", "measured_at")},
+        "reading": {
+            **{key: event.payload[key] for key in ("kind", "unit", "value", "value2")},
+            "measured_at": iso(datetime.fromisoformat(event.payload["measured_at"])),
+        },
         "normal_range": event.payload["normal_range"],
         "by": by,
         "ts": iso(event.created_at),
@@ -77,6 +80,14 @@ def vitals_frame(rows: list[VitalSign], sender: dict[str, Any]) -> dict[str, Any
         ],
         "ts": now_iso(),
     }
+
+
+def presence_frame(kind: str, user: dict[str, Any], status: str, reason: str | None = None) -> dict[str, Any]:
+    """``join`` or ``leave`` (with ``reason``: "left" or "timeout") for ``user`` {user_id, role, name}."""
+    frame = {"type": kind, "user": user, "status": status, "ts": now_iso()}
+    if kind == "leave":
+        frame["reason"] = reason or "left"
+    return frame
 
 
 def error_frame(code: str, message: str, details: dict | None = None, frame_id: str | None = None) -> dict:

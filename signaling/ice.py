@@ -12,6 +12,8 @@ from typing import Any
 
 from django.conf import settings
 
+from signaling.frames import iso
+
 # Even a call running over its slot gets credentials that last this long.
 MIN_TTL_SECONDS = 300
 
@@ -38,5 +40,5 @@ def ice_servers_for(user_id: str, slot_end: datetime, now: datetime) -> dict[str
     return {
         "type": "ice_servers",
         "ice_servers": servers,
-        "expires_at": expires_at.isoformat() if expires_at else None,
+        "expires_at": iso(expires_at) if expires_at else None,
     }

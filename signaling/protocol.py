@@ -60,7 +60,9 @@ CLOSE_CODES = {
     CLOSE_RATE_ABUSE: "Frames far beyond the rate limit (abuse).",
 }
 
-_CLIENT_ID = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+_CLIENT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+_CLIENT_ID_RE = re.compile(_CLIENT_ID_PATTERN)
+_CLIENT_ID = Annotated[str, Field(min_length=1, max_length=64, pattern=_CLIENT_ID_PATTERN)]
 
 
 class ClientFrame(BaseModel):
@@ -262,7 +264,9 @@ def parse_frame(data: Any) -> ClientFrame:
     """Validate a decoded JSON frame into its model, or raise ``FrameError``."""
     if not isinstance(data, dict):
         raise FrameError(INVALID_JSON, "A frame is a JSON object.")
-    frame_id = data.get("id") if isinstance(data.get("id"), str) else None
+    raw_id = data.get("id")
+    # Echo the client's id only when it is a well-formed one.
+    frame_id = raw_id if isinstance(raw_id, str) and _CLIENT_ID_RE.match(raw_id) else None
     frame_type = data.get("type")
     model = CLIENT_FRAMES.get(frame_type) if isinstance(frame_type, str) else None
     if model is None:

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from signaling.views import AsyncAPIView
 from telehealth import health
 from telehealth.accounts.views import AccountViewSet
 from telehealth.api.views import api_not_found
@@ -15,6 +16,7 @@ api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("asyncapi/", AsyncAPIView.as_view(), name="asyncapi"),
     *router.urls,
     # Must stay last: unknown /api/ paths answer in the envelope even in DEBUG.
     re_path(r"^.*$", api_not_found),

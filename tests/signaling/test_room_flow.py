@@ -221,7 +221,7 @@ async def test_end_completes_and_closes_everyone(room, consultation):
     patient, doctor = await admitted_pair(room, consultation)
     ack = await doctor.request({"type": "end", "id": "end-1"})
     assert ack["for"] == "end"
-    assert (await patient.expect("ended"))["by"] == "doctor"
+    assert (await patient.expect("ended"))["by"] == {"user_id": str(consultation.doctor_id), "role": "doctor"}
     assert await patient.closed() == 1000
     assert await doctor.closed() == 1000
     assert await state_of(consultation) == "completed"
