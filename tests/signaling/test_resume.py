@@ -102,3 +102,10 @@ async def test_chat_is_stored_before_it_is_fanned_out(room, consultation):
     frame = await doctor.expect("chat_message")
     stored = await database_sync_to_async(ChatMessage.objects.get)(pk=frame["server_id"])
     assert stored.seq == frame["seq"]
+
+
+async def test_malformed_last_seq_in_the_url_is_reported_and_the_socket_goes_live(room, consultation):
+    client = await room(consultation.doctor, query="last_seq=abc")
+    error = await client.expect("error", code="VALIDATION_ERROR")
+    assert "last_seq" in error["details"]
+    assert (await client.request({"type": "ping", "id": "p"}))["type"] == "pong"
