@@ -364,3 +364,72 @@ def start_celery_worker(request, live_database_env, tmp_path) -> Iterator[Callab
 def celery_worker(start_celery_worker) -> CeleryWorker:
     """One worker with the default live env (console SMS backend)."""
     return start_celery_worker()
+
+
+# --- Consultation rooms (tests/live/test_rooms_*.py, helpers in tests/live/rooms.py) --------------
+
+
+@dataclass
+class LiveRoom:
+    """A consultation starting now, created in the test's database, with access tokens that the
+    room servers accept."""
+
+    consultation: object  # clinical.models.Consultation
+    patient_token: str
+    doctor_token: str
+
+    @property
+    def id(self) -> str:
+        return str(self.consultation.pk)
+
+
+@pytest.fixture
+def room_server_env() -> dict[str, str]:
+    """Environment for daphnes serving consultation rooms to tests.
+
+    Tokens are minted in the test process, so the servers verify them with its signing key. The
+    join window is wide around ``ConsultationFactory``'s "starts now", and the heartbeat is short:
+    clients ping every 0.5 s and a silent socket (or a dead process's presence) goes after 3 s.
+    """
+    from django.conf import settings
+
+    return {
+        "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],
+        "ROOM_JOIN_EARLY_MINUTES": "15",
+        "ROOM_JOIN_LATE_MINUTES": "60",
+        "WS_HEARTBEAT_SECONDS": "1",
+        "WS_IDLE_TIMEOUT_SECONDS": "3",
+        "WS_ALLOW_MISSING_ORIGIN": "true",
+    }
+
+
+@pytest.fixture
+def start_room_servers(start_daphne, room_server_env) -> Callable[..., list[LiveServer]]:
+    """``start_room_servers(count=1, env_overrides=None) -> [LiveServer, ...]``, started in
+    parallel with ``room_server_env`` (plus overrides). Several processes only share rooms through
+    Redis: tests starting more than one must be marked ``redis`` (and ``postgres``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start(count: int = 1, env_overrides: EnvOverrides | None = None) -> list[LiveServer]:
+        env = {**room_server_env, **(env_overrides or {})}
+        if count == 1:
+            return [start_daphne(env)]
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(lambda _: start_daphne(env), range(count)))
+
+    return start
+
+
+@pytest.fixture
+def live_room(live_database_env) -> LiveRoom:
+    """A video consultation starting now between a fresh patient and doctor (committed, so the
+    servers see it on PostgreSQL)."""
+    from telehealth.accounts.services import issue_tokens
+    from tests.factories import ConsultationFactory
+
+    consultation = ConsultationFactory()
+    return LiveRoom(
+        consultation=consultation,
+        patient_token=issue_tokens(consultation.patient)["access"],
+        doctor_token=issue_tokens(consultation.doctor)["access"],
+    )
