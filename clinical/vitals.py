@@ -25,6 +25,7 @@ RULES: dict[str, VitalRule] = {
     VitalKind.TEMPERATURE: VitalRule({"C": (25, 45), "F": (77, 113)}),
     VitalKind.RESPIRATORY_RATE: VitalRule({"breaths/min": (2, 80)}),
     VitalKind.GLUCOSE: VitalRule({"mg/dL": (10, 1000), "mmol/L": (0.5, 55)}),
+    VitalKind.WEIGHT: VitalRule({"kg": (0.5, 650), "lb": (1, 1430)}),
 }
 
 # Normal ranges per kind and unit; a reading outside raises an alert. ``value2`` is diastolic.

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_guid",
     "telehealth.accounts",
     "telehealth.api",
+    "telehealth.audit",
     "signaling",
     "clinical",
     "payments",

@@ -46,6 +46,7 @@ def test_terminal_states_have_no_way_out():
         S.COMPLETED,
         S.CANCELLED,
         S.NO_SHOW,
+        S.RESCHEDULED,
     }
 
 

@@ -12,6 +12,7 @@ class ConsultationType(models.TextChoices):
     VIDEO = "video", "Video"
     AUDIO = "audio", "Audio"
     CHAT = "chat", "Chat"
+    IN_CLINIC = "in_clinic", "In clinic"
 
 
 class ConsultationState(models.TextChoices):
@@ -21,6 +22,7 @@ class ConsultationState(models.TextChoices):
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
     NO_SHOW = "no_show", "No show"
+    RESCHEDULED = "rescheduled", "Rescheduled"
 
 
 # The lifecycle: anything not listed here is refused.
@@ -40,8 +42,14 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     ConsultationState.COMPLETED: frozenset(),
     ConsultationState.CANCELLED: frozenset(),
     ConsultationState.NO_SHOW: frozenset(),
+    ConsultationState.RESCHEDULED: frozenset(),
 }
 TERMINAL_STATES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
+# States that hold the doctor's slot: at most one such consultation per doctor and start time.
+ACTIVE_STATES = frozenset(
+    {ConsultationState.SCHEDULED, ConsultationState.WAITING, ConsultationState.IN_PROGRESS}
+)
+ICD10_PATTERN = r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$"
 
 
 class Consultation(models.Model):
@@ -60,6 +68,28 @@ class Consultation(models.Model):
     )
     scheduled_start = models.DateTimeField(db_index=True)
     duration_minutes = models.PositiveSmallIntegerField(default=15)
+    clinic = models.ForeignKey(
+        "clinical.Clinic", on_delete=models.PROTECT, null=True, blank=True, related_name="consultations"
+    )
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The doctor's fee at booking time, in minor units (never a float).
+    fee_amount = models.PositiveIntegerField(default=0)
+    fee_currency = models.CharField(max_length=3, default="INR")
+    chief_complaint = models.CharField(max_length=500, blank=True)
+    symptoms = models.JSONField(default=list, blank=True)
+    diagnosis = models.TextField(blank=True)
+    icd10_code = models.CharField(max_length=8, blank=True)
+    treatment_plan = models.TextField(blank=True)
+    follow_up_date = models.DateField(null=True, blank=True)
+    cancellation_reason = models.CharField(max_length=500, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rescheduled_from = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="rescheduled_to"
+    )
     waiting_since = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -139,6 +169,21 @@ class ConsultationEvent(models.Model):
         return f"{self.kind} #{self.seq} in {self.consultation_id}"
 
 
+class ConsultationNote(models.Model):
+    """A doctor's note on a consultation (private to the care team)."""
+
+    consultation = models.ForeignKey(Consultation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Note on {self.consultation_id}"
+
+
 class VitalKind(models.TextChoices):
     HEART_RATE = "heart_rate", "Heart rate"
     SPO2 = "spo2", "Oxygen saturation"
@@ -146,6 +191,7 @@ class VitalKind(models.TextChoices):
     TEMPERATURE = "temperature", "Body temperature"
     RESPIRATORY_RATE = "respiratory_rate", "Respiratory rate"
     GLUCOSE = "glucose", "Blood glucose"
+    WEIGHT = "weight", "Body weight"
 
 
 class VitalSign(models.Model):
@@ -162,6 +208,9 @@ class VitalSign(models.Model):
     unit = models.CharField(max_length=16)
     measured_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     is_abnormal = models.BooleanField(default=False)
     client_id = models.CharField(max_length=64, blank=True)
 
