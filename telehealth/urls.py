@@ -13,6 +13,12 @@ router.register("users", AccountViewSet, basename="account")
 
 api_patterns = [
     path("auth/", include("telehealth.accounts.urls")),
+    path("patients/", include("clinical.patients.urls")),
+    path("doctors/", include("clinical.doctors.urls")),
+    path("consultations/", include("clinical.consultations.urls")),
+    path("prescriptions/", include("clinical.prescriptions.urls")),
+    path("eclinic/", include("clinical.clinics.urls")),
+    path("audit/", include("telehealth.audit.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -34,3 +34,18 @@ class ConsultationFactory(factory.django.DjangoModelFactory):
     type = "video"
     scheduled_start = factory.LazyFunction(timezone.now)
     duration_minutes = 30
+
+
+class DoctorProfileFactory(factory.django.DjangoModelFactory):
+    """A verified doctor with a profile (the user is created too)."""
+
+    class Meta:
+        model = "clinical.DoctorProfile"
+
+    user = factory.SubFactory(UserFactory, role="doctor")
+    registration_number = factory.Sequence(lambda n: f"REG-{n:06d}")
+    council = "National Medical Commission"
+    fee_amount = 50_000
+    fee_currency = "INR"
+    verification_status = "verified"
+    slot_minutes = 30
