@@ -183,6 +183,10 @@ STORAGES = {
 # Uploaded documents hold health data: they live outside the web root and are served only
 # through authorised views, never as public URLs.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or str(BASE_DIR / "var" / "media"))
+DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024
+# Bookings may be cancelled or rescheduled up to this long before the start (staff: any time).
+BOOKING_CHANGE_CUTOFF_HOURS = env_int("BOOKING_CHANGE_CUTOFF_HOURS", 4, minimum=0)
 
 # --- Security -----------------------------------------------------------------------------------
 

@@ -6,6 +6,20 @@ from typing import Any
 
 from telehealth.api import error_codes
 
+# Every app's error-code module; the schema lists their union.
+_ERROR_CODE_MODULES = ["telehealth.api.error_codes", "clinical.error_codes"]
+
+
+def all_error_codes() -> list[str]:
+    import importlib
+
+    codes: set[str] = set()
+    for name in _ERROR_CODE_MODULES:
+        module = importlib.import_module(name)
+        codes.update(v for k, v in vars(module).items() if k.isupper() and isinstance(v, str))
+    return sorted(codes)
+
+
 _ERROR_STATUSES = {
     "400": "Invalid input (`VALIDATION_ERROR`, `PARSE_ERROR`, or a domain code).",
     "401": "Missing, invalid, expired or revoked credentials (`AUTHENTICATION_FAILED`).",
@@ -29,7 +43,7 @@ _ERROR_ENVELOPE = {
                     "type": "string",
                     "description": "Stable machine-readable code.",
                     "example": error_codes.VALIDATION_ERROR,
-                    "enum": error_codes.ALL_CODES,
+                    "enum": all_error_codes(),
                 },
                 "message": {"type": "string", "example": "The request contains invalid data."},
                 "details": {
