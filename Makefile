@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: run test lint format worker beat migrate superuser schema clean
+.PHONY: run test lint format worker beat migrate superuser schema clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,10 @@ beat: migrate
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
+
+# Room websockets vs a bare websockets relay; makes its own database. BENCH_ARGS=--quick: < 1 minute.
+bench: $(VENV)/.runtime
+	$(BIN)/python bench/signaling.py $(BENCH_ARGS)
 
 schema: $(VENV)/.runtime
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yaml
