@@ -88,8 +88,9 @@ def wrap_responses_in_envelope(result: dict[str, Any], generator, request, publi
                     json_content = content.get("application/json")
                     if json_content is not None:
                         json_content["schema"] = _success_envelope(json_content.get("schema"))
-                    elif status != "204":
+                    elif not content and status != "204":
                         response["content"] = {"application/json": {"schema": _success_envelope(None)}}
+                    # Other media types (file downloads, PDFs) are documented as they are.
                 else:
                     response["content"] = {"application/json": {"schema": error_ref}}
             for status, description in _ERROR_STATUSES.items():
