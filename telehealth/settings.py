@@ -342,7 +342,12 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "telehealth.api.schema.wrap_responses_in_envelope",
     ],
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "telehealth.accounts.models.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "telehealth.accounts.models.Role",
+        "ConsultationStateEnum": "clinical.models.ConsultationState",
+        "ConsultationTypeEnum": "clinical.models.ConsultationType",
+        "VitalKindEnum": "clinical.models.VitalKind",
+    },
 }
 
 # --- Request ids and logging ----------------------------------------------------------------------

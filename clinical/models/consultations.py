@@ -33,10 +33,16 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
             ConsultationState.IN_PROGRESS,
             ConsultationState.CANCELLED,
             ConsultationState.NO_SHOW,
+            ConsultationState.RESCHEDULED,
         }
     ),
     ConsultationState.WAITING: frozenset(
-        {ConsultationState.IN_PROGRESS, ConsultationState.CANCELLED, ConsultationState.NO_SHOW}
+        {
+            ConsultationState.IN_PROGRESS,
+            ConsultationState.CANCELLED,
+            ConsultationState.NO_SHOW,
+            ConsultationState.RESCHEDULED,
+        }
     ),
     ConsultationState.IN_PROGRESS: frozenset({ConsultationState.COMPLETED}),
     ConsultationState.COMPLETED: frozenset(),
@@ -49,7 +55,9 @@ TERMINAL_STATES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if n
 ACTIVE_STATES = frozenset(
     {ConsultationState.SCHEDULED, ConsultationState.WAITING, ConsultationState.IN_PROGRESS}
 )
-ICD10_PATTERN = r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$"
+# A letter (U too: U07.1 is COVID-19), two digits or a digit and A/B (C7A), then an optional
+# dotted extension of 1-4 characters (J45.909, S72.001A).
+ICD10_PATTERN = r"^[A-Z][0-9][0-9AB](\.[0-9A-Z]{1,4})?$"
 
 
 class Consultation(models.Model):
@@ -105,6 +113,15 @@ class Consultation(models.Model):
         indexes = [
             models.Index(fields=["doctor", "scheduled_start"]),
             models.Index(fields=["patient", "scheduled_start"]),
+        ]
+        constraints = [
+            # The guarantee against double booking: concurrent inserts for one slot cannot both
+            # commit. Cancelled, no-show, rescheduled and completed rows no longer hold the slot.
+            models.UniqueConstraint(
+                fields=["doctor", "scheduled_start"],
+                condition=models.Q(state__in=sorted(ACTIVE_STATES)),
+                name="one_active_booking_per_doctor_slot",
+            )
         ]
 
     def __str__(self) -> str:
