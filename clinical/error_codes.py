@@ -12,3 +12,7 @@ INTERACTION_BLOCKED = "INTERACTION_BLOCKED"  # severe interaction or allergy wit
 UNSUPPORTED_FILE_TYPE = "UNSUPPORTED_FILE_TYPE"  # content sniffed from the bytes is not allowed (415)
 FILE_TOO_LARGE = "FILE_TOO_LARGE"  # over DOCUMENT_MAX_BYTES (413)
 CLINIC_NOT_VERIFIED = "CLINIC_NOT_VERIFIED"
+INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"  # an adjustment would take stock below zero (409)
+LAST_CLINIC_ADMIN = "LAST_CLINIC_ADMIN"  # a clinic must keep at least one admin (409)
+ALREADY_MEMBER = "ALREADY_MEMBER"  # the user is already a member of the clinic (409)
+ALREADY_STOCKED = "ALREADY_STOCKED"  # the clinic already has an inventory line for it (409)

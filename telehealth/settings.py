@@ -347,6 +347,8 @@ SPECTACULAR_SETTINGS = {
         "ConsultationStateEnum": "clinical.models.ConsultationState",
         "ConsultationTypeEnum": "clinical.models.ConsultationType",
         "VitalKindEnum": "clinical.models.VitalKind",
+        "ExceptionKindEnum": "clinical.models.ExceptionKind",
+        "ClinicRoleEnum": "clinical.models.ClinicRole",
     },
 }
 

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from clinical import error_codes
 from clinical.access import is_staff
-from clinical.clinics import errors
 from clinical.clinics.selectors import member_role
 from clinical.models import (
     Clinic,
@@ -162,7 +161,7 @@ def add_member(actor: User, clinic: Clinic, *, user: User, role: str) -> ClinicM
         with transaction.atomic():
             return ClinicMember.objects.create(clinic=clinic, user=user, role=role)
     except IntegrityError:
-        raise ServiceError(errors.ALREADY_MEMBER, "That user is already a member.", status=409) from None
+        raise ServiceError(error_codes.ALREADY_MEMBER, "That user is already a member.", status=409) from None
 
 
 @transaction.atomic
@@ -178,7 +177,9 @@ def remove_member(actor: User, clinic: Clinic, member: ClinicMember) -> None:
             .values_list("pk", flat=True)
         )
         if admins == [member.pk]:
-            raise ServiceError(errors.LAST_CLINIC_ADMIN, "A clinic must keep at least one admin.", status=409)
+            raise ServiceError(
+                error_codes.LAST_CLINIC_ADMIN, "A clinic must keep at least one admin.", status=409
+            )
     member.delete()
 
 
@@ -216,7 +217,7 @@ def add_inventory_item(
             return InventoryItem.objects.create(clinic=clinic, medication=medication, **fields)
     except IntegrityError:
         raise ServiceError(
-            errors.ALREADY_STOCKED,
+            error_codes.ALREADY_STOCKED,
             "The clinic already stocks that medication; adjust its line instead.",
             status=409,
         ) from None
@@ -249,7 +250,7 @@ def adjust_stock(actor: User, item: InventoryItem, *, delta: int, reason: str) -
     if not query.update(stock=F("stock") + delta, updated_at=timezone.now()):
         item.refresh_from_db(fields=["stock"])
         raise ServiceError(
-            errors.INSUFFICIENT_STOCK,
+            error_codes.INSUFFICIENT_STOCK,
             f"Only {item.stock} {item.unit} in stock; cannot take {-delta}.",
             status=409,
             details={"stock": item.stock, "delta": delta},

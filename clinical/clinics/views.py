@@ -44,8 +44,8 @@ from clinical.models import Clinic, ClinicMember, ClinicReview, ClinicService, C
 from telehealth.api.errors import ServiceError
 from telehealth.api.permissions import IsAdmin
 from telehealth.api.responses import ok
-from telehealth.audit.models import AuditAction, AuditEntry
-from telehealth.audit.services import audit_phi_access
+from telehealth.audit.models import AuditAction
+from telehealth.audit.services import audit_phi_access, audit_phi_reads
 
 TAG = "eclinic"
 DELETED = OpenApiResponse(description="Deleted; `data` is null.")
@@ -400,35 +400,5 @@ class ClinicAppointmentListView(_ClinicScoped, ListAPIView):
             )
             raise
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        self._audit_reads(request, page)
+        audit_phi_reads(request, [(c.patient_id, c.pk) for c in page], resource=self.resource)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def _audit_reads(self, request, consultations: list[Consultation]) -> None:
-        """One audit entry per consultation shown, written in one query whatever the page size."""
-        entries = [
-            audit_entry
-            for consultation in consultations
-            if (audit_entry := _audit_entry(request, consultation, self.resource)) is not None
-        ]
-        AuditEntry.objects.bulk_create(entries)
-
-
-def _audit_entry(request, consultation: Consultation, resource: str) -> AuditEntry | None:
-    # The same fields audit_phi_access writes; built unsaved so a page is logged in one INSERT.
-    from telehealth.audit.services import _client_ip
-
-    actor = request.user
-    if str(actor.pk) == str(consultation.patient_id):
-        return None
-    return AuditEntry(
-        actor=actor,
-        actor_role=actor.role,
-        subject_id=consultation.patient_id,
-        action=AuditAction.READ,
-        resource=resource,
-        object_id=str(consultation.pk),
-        ip=_client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
-        method=request.method,
-        path=request.path[:300],
-    )

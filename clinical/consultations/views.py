@@ -31,9 +31,8 @@ from telehealth.accounts.models import Role, User
 from telehealth.api.errors import ServiceError
 from telehealth.api.permissions import IsAdmin, IsPatient
 from telehealth.api.responses import ok
-from telehealth.api.throttling import AuthRateThrottle
-from telehealth.audit.models import AuditAction, AuditEntry
-from telehealth.audit.services import audit_phi_access
+from telehealth.audit.models import AuditAction
+from telehealth.audit.services import audit_phi_access, audit_phi_reads
 
 TAG = "consultations"
 RESOURCE = "consultation"
@@ -48,29 +47,6 @@ def _is_denial(exc: Exception) -> bool:
     return isinstance(exc, exceptions.PermissionDenied) or (
         isinstance(exc, ServiceError) and exc.status == 403
     )
-
-
-def audit_phi_reads(request, consultations, *, resource: str) -> None:
-    """One ``read`` entry per consultation of someone else on a page, in one INSERT (the
-    single-entry ``audit_phi_access`` would cost a query per row)."""
-    actor = request.user
-    common = {
-        "actor": actor,
-        "actor_role": actor.role,
-        "action": AuditAction.READ,
-        "resource": resource,
-        "ip": AuthRateThrottle().get_ident(request) or None,
-        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
-        "method": request.method,
-        "path": request.path[:300],
-    }
-    entries = [
-        AuditEntry(subject_id=c.patient_id, object_id=str(c.pk), **common)
-        for c in consultations
-        if c.patient_id != actor.pk
-    ]
-    if entries:
-        AuditEntry.objects.bulk_create(entries)
 
 
 class _ConsultationScoped:
@@ -173,7 +149,7 @@ class ConsultationViewSet(
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        audit_phi_reads(request, page, resource=RESOURCE)
+        audit_phi_reads(request, [(c.patient_id, c.pk) for c in page], resource=RESOURCE)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):

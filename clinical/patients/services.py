@@ -14,7 +14,6 @@ Reading follows ``clinical.access`` (the patient, their doctors, staff). Writing
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
@@ -40,8 +39,6 @@ from clinical.models import (
 from telehealth.accounts.models import Role, User
 from telehealth.api import error_codes
 from telehealth.api.errors import ServiceError
-from telehealth.api.throttling import AuthRateThrottle
-from telehealth.audit.models import AuditAction, AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -219,28 +216,3 @@ def delete_patient_document(actor: User, document: Document) -> None:
     with transaction.atomic():
         document.delete()
         transaction.on_commit(lambda: storage.delete(name))
-
-
-# --- Audit ----------------------------------------------------------------------------------------
-
-
-def audit_phi_reads(request, subject_ids: Iterable, *, resource: str) -> list[AuditEntry]:
-    """One ``read`` entry per other person a list showed, in one INSERT whatever the page size.
-
-    The single-entry ``telehealth.audit.services.audit_phi_access`` would cost a query per row.
-    """
-    actor = request.user
-    others = [s for s in dict.fromkeys(subject_ids) if str(s) != str(actor.pk)]
-    if not others:
-        return []
-    common = {
-        "actor": actor,
-        "actor_role": actor.role,
-        "action": AuditAction.READ,
-        "resource": resource,
-        "ip": AuthRateThrottle().get_ident(request) or None,
-        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
-        "method": request.method,
-        "path": request.path[:300],
-    }
-    return AuditEntry.objects.bulk_create([AuditEntry(subject_id=s, **common) for s in others])

@@ -31,7 +31,7 @@ from telehealth.api.permissions import IsPatient
 from telehealth.api.responses import ok
 from telehealth.api.throttling import UploadRateThrottle
 from telehealth.audit.models import AuditAction
-from telehealth.audit.services import audit_phi_access
+from telehealth.audit.services import audit_phi_access, audit_phi_reads
 
 TAG = "patients"
 
@@ -116,7 +116,7 @@ class PatientViewSet(_AuditedPatientView, mixins.ListModelMixin, viewsets.Generi
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        services.audit_phi_reads(request, [p.pk for p in page], resource=self.resource)
+        audit_phi_reads(request, [(p.pk, "") for p in page], resource=self.resource)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):

@@ -46,8 +46,8 @@ from telehealth.api.permissions import IsAdmin, IsDoctor, IsPatient
 from telehealth.api.renderers import EnvelopeJSONRenderer
 from telehealth.api.responses import ok
 from telehealth.api.throttling import AuthRateThrottle
-from telehealth.audit.models import AuditAction, AuditEntry
-from telehealth.audit.services import audit_phi_access
+from telehealth.audit.models import AuditAction
+from telehealth.audit.services import audit_phi_access, audit_phi_reads
 
 RESOURCE = "prescription"
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
@@ -63,31 +63,6 @@ _REVISE_CONFLICT = OpenApiResponse(
     description="`CONFLICT`: the prescription is a draft, already superseded, or has a correction in "
     "progress (details: correction)."
 )
-
-
-def _audit_reads(request, prescriptions: list[Prescription]) -> None:
-    """One audit row per prescription of someone else on a page, written in a single query so a
-    page costs the same number of queries whatever its size."""
-    actor = request.user
-    ip = AuthRateThrottle().get_ident(request) or None
-    rows = [
-        AuditEntry(
-            actor=actor,
-            actor_role=actor.role,
-            subject_id=p.patient_id,
-            action=AuditAction.READ,
-            resource=RESOURCE,
-            object_id=str(p.pk),
-            ip=ip,
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
-            method=request.method,
-            path=request.path[:300],
-        )
-        for p in prescriptions
-        if p.patient_id != actor.pk
-    ]
-    if rows:
-        AuditEntry.objects.bulk_create(rows)
 
 
 class _PDFRenderer(BaseRenderer):
@@ -199,7 +174,7 @@ class PrescriptionViewSet(
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        _audit_reads(request, page)
+        audit_phi_reads(request, [(p.patient_id, p.pk) for p in page], resource=RESOURCE)
         return self.get_paginated_response(PrescriptionSerializer(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):

@@ -4,6 +4,8 @@ another person's health data (and when such an attempt is denied)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Model
 
@@ -19,25 +21,10 @@ def _client_ip(request) -> str | None:
     return ip or None
 
 
-def audit_phi_access(
-    request,
-    *,
-    subject_id,
-    action: str,
-    resource: str,
-    object_id: object = "",
-    force: bool = False,
-) -> AuditEntry | None:
-    """Record that ``request.user`` did ``action`` on ``subject_id``'s ``resource``.
-
-    Reading your own data is not audited (unless ``force``); everything else is, including denials.
-    """
-    actor = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
-    if not force and actor is not None and subject_id is not None and str(actor.pk) == str(subject_id):
-        return None
+def _entry(request, actor, *, subject_id, action: str, resource: str, object_id: object) -> AuditEntry:
     if isinstance(object_id, Model):
         object_id = object_id.pk
-    return AuditEntry.objects.create(
+    return AuditEntry(
         actor=actor,
         actor_role=getattr(actor, "role", "") or "",
         subject_id=subject_id,
@@ -51,4 +38,45 @@ def audit_phi_access(
     )
 
 
-__all__ = ["AuditAction", "audit_phi_access"]
+def _actor(request):
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
+
+
+def audit_phi_access(
+    request,
+    *,
+    subject_id,
+    action: str,
+    resource: str,
+    object_id: object = "",
+    force: bool = False,
+) -> AuditEntry | None:
+    """Record that ``request.user`` did ``action`` on ``subject_id``'s ``resource``.
+
+    Reading your own data is not audited (unless ``force``); everything else is, including denials.
+    """
+    actor = _actor(request)
+    if not force and actor is not None and subject_id is not None and str(actor.pk) == str(subject_id):
+        return None
+    entry = _entry(
+        request, actor, subject_id=subject_id, action=action, resource=resource, object_id=object_id
+    )
+    entry.save()
+    return entry
+
+
+def audit_phi_reads(request, items: Iterable[tuple[Any, Any]], *, resource: str) -> list[AuditEntry]:
+    """One ``read`` entry per ``(subject id, object id)`` of someone else that a list showed, all in
+    one INSERT, so a page costs the same number of queries whatever its size."""
+    actor = _actor(request)
+    me = str(actor.pk) if actor is not None else None
+    entries = [
+        _entry(request, actor, subject_id=subject, action=AuditAction.READ, resource=resource, object_id=obj)
+        for subject, obj in dict.fromkeys((s, o) for s, o in items)
+        if str(subject) != me
+    ]
+    return AuditEntry.objects.bulk_create(entries) if entries else []
+
+
+__all__ = ["AuditAction", "audit_phi_access", "audit_phi_reads"]
