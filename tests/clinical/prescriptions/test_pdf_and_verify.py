@@ -19,9 +19,12 @@ pytestmark = pytest.mark.django_db
 
 
 def pdf_text(content: bytes) -> str:
-    """The text drawn on the pages: fpdf2 deflates its content streams."""
+    """The text drawn on the pages: fpdf2 deflates its content streams. Each stream is cut by its
+    declared /Length (a regex on ``endstream`` would eat a trailing CR of the binary data)."""
     chunks = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", content, re.S):
+    for match in re.finditer(rb"/Length (\d+)[^>]*>>\s*stream\r?\n", content):
+        start = match.end()
+        stream = content[start : start + int(match.group(1))]
         try:
             chunks.append(zlib.decompress(stream))
         except zlib.error:
