@@ -220,14 +220,13 @@ def _booking_clinic(profile: DoctorProfile, type_: str, clinic_id: int | None, s
         if type_ == ConsultationType.IN_CLINIC:
             raise invalid_input("clinic", "An in-clinic consultation needs a clinic.")
         return None
-    clinic = Clinic.objects.filter(pk=clinic_id).first()
+    # Unknown and unverified clinics get the same answer: pending clinics are not public.
+    clinic = Clinic.objects.filter(pk=clinic_id, verification_status=VerificationStatus.VERIFIED).first()
     if clinic is None:
-        raise invalid_input("clinic", "No clinic has this id.")
-    if clinic.verification_status != VerificationStatus.VERIFIED:
         raise ServiceError(
             error_codes.CLINIC_NOT_VERIFIED,
-            "This clinic is not verified yet.",
-            details={"clinic": clinic.pk},
+            "No verified clinic has this id.",
+            details={"clinic": ["No verified clinic has this id."]},
         )
     if not ClinicMember.objects.filter(
         clinic=clinic, user_id=profile.user_id, role=ClinicRole.DOCTOR

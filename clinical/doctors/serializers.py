@@ -263,6 +263,13 @@ class AvailabilityRuleSerializer(serializers.ModelSerializer):
         queryset=Clinic.objects.all(), allow_null=True, required=False, help_text="For in-clinic hours"
     )
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None and request.user.is_authenticated:
+            # Only the caller's own clinics resolve: others answer like an unknown id.
+            self.fields["clinic"].queryset = Clinic.objects.filter(members__user=request.user).distinct()
+
     class Meta:
         model = AvailabilityRule
         fields = ["id", "weekday", "start_time", "end_time", "clinic"]

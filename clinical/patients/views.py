@@ -150,8 +150,12 @@ class MyProfileView(GenericAPIView):
     serializer_class = s.PatientProfileSerializer
     permission_classes = [IsPatient]
 
+    def get_object(self):
+        # Used by OPTIONS (DRF's metadata) as well as by the handlers below.
+        return services.ensure_patient_profile(self.request.user)
+
     def get(self, request):
-        return ok(s.PatientProfileSerializer(services.ensure_patient_profile(request.user)).data)
+        return ok(s.PatientProfileSerializer(self.get_object()).data)
 
     def put(self, request):
         return self._update(request, partial=False)

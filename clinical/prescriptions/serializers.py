@@ -5,7 +5,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clinical.models import (
-    Consultation,
     Frequency,
     Medication,
     Prescription,
@@ -78,7 +77,8 @@ class _ItemsField(serializers.ListField):
 
 
 class PrescriptionCreateSerializer(serializers.Serializer):
-    consultation = serializers.PrimaryKeyRelatedField(queryset=Consultation.objects.all())
+    # Resolved by the view: an unknown id and someone else's consultation get the same 404.
+    consultation = serializers.UUIDField(help_text="A consultation you are the doctor of.")
     notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     items = _ItemsField()
 

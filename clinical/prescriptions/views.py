@@ -20,7 +20,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
-from clinical.models import Medication, Prescription
+from clinical.models import Consultation, Medication, Prescription
 from clinical.prescriptions import interactions, selectors, services
 from clinical.prescriptions.filters import MedicationFilter, PrescriptionFilter
 from clinical.prescriptions.pdf import render_prescription_pdf
@@ -190,16 +190,10 @@ class PrescriptionViewSet(
     def create(self, request, *args, **kwargs):
         serializer = PrescriptionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        consultation = serializer.validated_data["consultation"]
-        try:
-            prescription = services.create_prescription(
-                request.user,
-                consultation,
-                notes=serializer.validated_data["notes"],
-                items=serializer.validated_data["items"],
-            )
-        except ServiceError as error:
-            if error.status == 403:
+        consultation = Consultation.objects.filter(pk=serializer.validated_data["consultation"]).first()
+        if consultation is None or consultation.doctor_id != request.user.pk:
+            # Someone else's consultation answers exactly like an unknown one, but is audited.
+            if consultation is not None:
                 audit_phi_access(
                     request,
                     subject_id=consultation.patient_id,
@@ -207,7 +201,13 @@ class PrescriptionViewSet(
                     resource=RESOURCE,
                     object_id=consultation.pk,
                 )
-            raise
+            raise NotFound("No such consultation among yours.")
+        prescription = services.create_prescription(
+            request.user,
+            consultation,
+            notes=serializer.validated_data["notes"],
+            items=serializer.validated_data["items"],
+        )
         self._audit(prescription, AuditAction.CREATE)
         return ok(self._render(prescription), message="Draft saved.", status=201)
 

@@ -55,9 +55,10 @@ def test_other_doctor_cannot_prescribe_on_someone_elses_consultation(
 
     response = client_for(other_doctor).post(url(), body)
 
-    error = error_of(response, 403, "PERMISSION_DENIED")
+    # Answered like an unknown consultation (no confirmation that it exists), but audited.
+    error = error_of(response, 404, "NOT_FOUND")
     assert "amoxicillin" not in response.content.decode()
-    assert error["details"] == {}
+    assert error["message"] == "No such consultation among yours."
     assert not Prescription.objects.exists()
     assert AuditEntry.objects.filter(actor=other_doctor, subject=patient, action="denied").count() == 1
 
@@ -119,12 +120,12 @@ def test_item_fields_have_clear_errors(client_for, doctor, consultation, med, ov
     assert bad_field in error["details"]["items"]["0"]
 
 
-def test_unknown_consultation_is_a_field_error(client_for, doctor, med):
+def test_unknown_consultation_is_not_found_like_someone_elses(client_for, doctor, med):
     body = {"consultation": "00000000-0000-0000-0000-000000000000", "items": [item(med("amoxicillin"))]}
 
-    error = error_of(client_for(doctor).post(url(), body), 400, "VALIDATION_ERROR")
+    error = error_of(client_for(doctor).post(url(), body), 404, "NOT_FOUND")
 
-    assert "consultation" in error["details"]
+    assert error["message"] == "No such consultation among yours."
 
 
 # --- Editing a draft -----------------------------------------------------------------------------
