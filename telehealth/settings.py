@@ -301,6 +301,7 @@ REST_FRAMEWORK = {
         "general": env_rate("THROTTLE_GENERAL", "100/min"),
         "uploads": env_rate("THROTTLE_UPLOADS", "10/min"),
         "analytics": env_rate("THROTTLE_ANALYTICS", "50/min"),
+        "public_lookup": env_rate("THROTTLE_PUBLIC_LOOKUP", "30/min"),
     },
     "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "telehealth.api.exceptions.envelope_exception_handler",

@@ -45,7 +45,7 @@ from telehealth.api.mixins import EnvelopeDestroyModelMixin
 from telehealth.api.permissions import IsAdmin, IsDoctor, IsPatient
 from telehealth.api.renderers import EnvelopeJSONRenderer
 from telehealth.api.responses import ok
-from telehealth.api.throttling import AuthRateThrottle
+from telehealth.api.throttling import PublicLookupRateThrottle
 from telehealth.audit.models import AuditAction
 from telehealth.audit.services import audit_phi_access, audit_phi_reads
 
@@ -383,7 +383,7 @@ class PrescriptionViewSet(
 class VerifyPrescriptionView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [PublicLookupRateThrottle]
 
     def get(self, request, code: str):
         prescription = selectors.find_by_code(code)

@@ -77,6 +77,16 @@ class AuthRateThrottle(ScopedThrottle):
         return f"ip:{self.get_ident(request)}"
 
 
+class PublicLookupRateThrottle(ScopedThrottle):
+    """Public lookups by code (prescription verification), per client IP: slows enumeration
+    without sharing the login budget."""
+
+    scope = "public_lookup"
+
+    def get_ident_key(self, request) -> str:
+        return f"ip:{self.get_ident(request)}"
+
+
 class OTPPhoneRateThrottle(ScopedThrottle):
     """OTP sends per destination phone, whatever IP asks: stops SMS bombing of one number."""
 

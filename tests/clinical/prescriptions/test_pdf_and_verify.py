@@ -166,7 +166,10 @@ def test_verification_is_audited_as_an_anonymous_read(api_client, patient, issue
 def test_verify_is_rate_limited_against_enumeration(api_client, settings, issued):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "3/min"},
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "public_lookup": "3/min",
+        },
     }
     statuses = [api_client.get(verify_url(f"ABCDE-FGHJ{n}")).status_code for n in range(4)]
 
