@@ -42,6 +42,7 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.ready = False
+        self.in_groups = False
         self.cleaned_up = False
         offered = self.scope.get("subprotocols") or []
         await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -84,6 +85,7 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(
             self.group if self.status == "joined" else self.waiting_group, self.channel_name
         )
+        self.in_groups = True  # from here on, cleanup must undo the membership
         # Read the room's position only after joining the group: anything later arrives live.
         current = await storage(services.current_seq)(self.room_id)
         try:
@@ -128,10 +130,10 @@ class ConsultationConsumer(AsyncWebsocketConsumer):
         await self._cleanup()
 
     async def _cleanup(self) -> None:
-        if not getattr(self, "ready", False) or self.cleaned_up:
+        if not getattr(self, "in_groups", False) or self.cleaned_up:
             return
         self.cleaned_up = True
-        for task in (self.watchdog, self.gap_task):
+        for task in (getattr(self, "watchdog", None), self.gap_task):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)

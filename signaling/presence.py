@@ -46,7 +46,11 @@ class RedisPresence:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = redis.Redis.from_url(self.url, socket_connect_timeout=3, socket_timeout=3)
+            # A blocking pool: under load callers wait for a connection instead of failing.
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url, max_connections=64, timeout=10, socket_connect_timeout=3, socket_timeout=5
+            )
+            client = redis.Redis(connection_pool=pool)
             self._clients[loop] = client
         return client
 

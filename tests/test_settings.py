@@ -73,7 +73,7 @@ def test_redis_url_switches_cache_channels_and_celery(monkeypatch):
     assert s.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert s.CACHES["default"]["LOCATION"] == url
     assert s.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert s.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] == [url]
+    assert s.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] == url
     assert s.CELERY_BROKER_URL == url
     assert s.CELERY_RESULT_BACKEND == url
     assert s.CELERY_TASK_ALWAYS_EAGER is False
@@ -173,3 +173,11 @@ def test_unknown_phone_region_is_refused(monkeypatch):
 def test_production_serves_hashed_compressed_static_files(monkeypatch):
     s = load_settings(monkeypatch, **PROD_ENV)
     assert s.STORAGES["staticfiles"]["BACKEND"].endswith("CompressedManifestStaticFilesStorage")
+
+
+def test_channel_layer_waits_longer_than_its_blocking_reads(monkeypatch):
+    # channels-redis blocks 5 s per read; a 5 s socket timeout would drop quiet sockets.
+    s = load_settings(monkeypatch, REDIS_URL="redis://cache.internal:6379/2")
+    [host] = s.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    assert host["address"] == "redis://cache.internal:6379/2"
+    assert host["socket_timeout"] > 5

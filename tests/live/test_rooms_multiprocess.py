@@ -156,3 +156,19 @@ async def test_presence_survives_a_killed_process(start_room_servers, live_room,
         finally:
             for who in (patient, doctor, *others):
                 await who.close()
+
+
+async def test_quiet_room_keeps_its_sockets_on_redis(start_room_servers, live_room):
+    """Regression: redis-py's default 5 s socket timeout met channels-redis's 5 s blocking read, and
+    every quiet 5 s dropped a socket (1011). Pings keep presence alive; nothing else is said."""
+    server_a, server_b = start_room_servers(2)
+    async with asyncio.timeout(TEST_TIMEOUT):
+        patient, doctor = await _admitted(server_a, server_b, live_room)
+        try:
+            await asyncio.sleep(12)
+            ack = await patient.chat("still here after the quiet")
+            delivered = await doctor.wait_for("chat_message", lambda f: f["seq"] == ack["seq"])
+            assert delivered["text"] == "still here after the quiet"
+        finally:
+            await patient.close()
+            await doctor.close()
