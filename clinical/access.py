@@ -14,7 +14,7 @@ from telehealth.accounts.models import Role, User
 
 
 def is_staff(user: User) -> bool:
-    return user.is_authenticated and user.role in {Role.ADMIN, Role.SUPERADMIN}
+    return user.is_authenticated and user.is_admin_role
 
 
 def patient_ids_visible_to(user: User) -> QuerySet | None:

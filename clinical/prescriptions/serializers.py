@@ -196,20 +196,6 @@ class MyMedicationSerializer(serializers.Serializer):
     )
 
 
-class DoseSerializer(serializers.Serializer):
-    at = serializers.DateTimeField(help_text="UTC")
-    local_time = serializers.CharField(
-        help_text="The same moment in the patient's zone, ISO-8601 with offset"
-    )
-    prescription = serializers.UUIDField()
-    item = serializers.IntegerField()
-    medication = CatalogueMedicationSerializer()
-    dose = serializers.CharField()
-    route = serializers.CharField()
-    frequency = serializers.CharField()
-    instructions = serializers.CharField()
-
-
 class UnscheduledSerializer(serializers.Serializer):
     prescription = serializers.UUIDField()
     item = serializers.IntegerField()
@@ -218,6 +204,13 @@ class UnscheduledSerializer(serializers.Serializer):
     route = serializers.CharField()
     frequency = serializers.CharField()
     instructions = serializers.CharField()
+
+
+class DoseSerializer(UnscheduledSerializer):
+    at = serializers.DateTimeField(help_text="UTC")
+    local_time = serializers.CharField(
+        help_text="The same moment in the patient's zone, ISO-8601 with offset"
+    )
 
 
 class ReminderScheduleSerializer(serializers.Serializer):
