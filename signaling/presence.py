@@ -27,6 +27,11 @@ class MemoryPresence:
     async def put(self, room: str, channel: str, entry: Entry, *, last_seen: float | None = None) -> None:
         self.rooms.setdefault(room, {})[channel] = {**entry, "last_seen": last_seen or time.time()}
 
+    async def put_many(self, items: list[tuple[str, str, Entry]]) -> None:
+        now = time.time()
+        for room, channel, entry in items:
+            self.rooms.setdefault(room, {})[channel] = {**entry, "last_seen": now}
+
     async def remove(self, room: str, channel: str) -> bool:
         return self.rooms.get(room, {}).pop(channel, None) is not None
 
@@ -64,6 +69,18 @@ class RedisPresence:
         payload = json.dumps({**entry, "last_seen": last_seen or time.time()})
         async with client.pipeline(transaction=False) as pipe:
             await pipe.hset(key, channel, payload).expire(key, _ROOM_KEY_TTL).execute()
+
+    async def put_many(self, items: list[tuple[str, str, Entry]], *, batch: int = 500) -> None:
+        """Refresh many entries in few round trips (the sweeper's heartbeat for every socket)."""
+        client = self._client()
+        now = time.time()
+        for start in range(0, len(items), batch):
+            async with client.pipeline(transaction=False) as pipe:
+                for room, channel, entry in items[start : start + batch]:
+                    key = self._key(room)
+                    pipe.hset(key, channel, json.dumps({**entry, "last_seen": now}))
+                    pipe.expire(key, _ROOM_KEY_TTL)
+                await pipe.execute()
 
     async def remove(self, room: str, channel: str) -> bool:
         return bool(await self._client().hdel(self._key(room), channel))

@@ -136,7 +136,8 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis, with messages between sockets of one process handed over directly.
+            "BACKEND": "signaling.layers.LocalFirstRedisChannelLayer",
             # channels-redis blocks on Redis for 5 s at a time; redis-py's default 5 s socket
             # timeout would turn every quiet 5 s into an error that drops the socket.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "telehealth"},

@@ -72,7 +72,7 @@ def test_redis_url_switches_cache_channels_and_celery(monkeypatch):
     s = load_settings(monkeypatch, REDIS_URL=url)
     assert s.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert s.CACHES["default"]["LOCATION"] == url
-    assert s.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert s.CHANNEL_LAYERS["default"]["BACKEND"] == "signaling.layers.LocalFirstRedisChannelLayer"
     assert s.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] == url
     assert s.CELERY_BROKER_URL == url
     assert s.CELERY_RESULT_BACKEND == url

@@ -29,7 +29,7 @@ def test_ping_round_trip_and_detailed_health(celery_worker, settings, api_client
     assert checks["celery"]["status"] == "ok"
     assert checks["celery"]["workers"] >= 1
     assert checks["redis"]["status"] == "ok"
-    assert checks["channel_layer"]["backend"] == "RedisChannelLayer"
+    assert checks["channel_layer"]["backend"] == "LocalFirstRedisChannelLayer"
 
 
 def test_sms_and_otp_delivered_by_worker_through_http_backend(

@@ -45,3 +45,38 @@ async def test_dead_process_participants_are_pruned(room, consultation, settings
     assert left["user"]["name"] == "Ghost"
     assert left["reason"] == "timeout"
     assert "specific.dead-process!abc" not in await presence.entries(room_id)
+
+
+async def test_sweeper_keeps_presence_fresh_without_writes_per_ping(
+    room, consultation, settings_fast_heartbeat
+):
+    patient = await room(consultation.patient)
+    room_id = str(consultation.pk)
+
+    async def last_seen() -> float:
+        [entry] = (await get_presence().entries(room_id)).values()
+        return entry["last_seen"]
+
+    first = await last_seen()
+    await patient.request({"type": "ping", "id": "p0"})
+    assert await last_seen() == first  # a ping alone writes nothing
+    for n in range(4):  # two sweeps at least (1 s interval)
+        await asyncio.sleep(0.5)
+        await patient.request({"type": "ping", "id": f"p{n + 1}"})
+    assert await last_seen() > first
+
+
+async def test_a_closed_socket_leaves_the_sweeper(room, consultation):
+    from signaling.heartbeat import get_sweeper
+
+    async def sockets_become(count: int) -> bool:
+        for _ in range(100):
+            if len(get_sweeper().sockets) == count:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    patient = await room(consultation.patient)
+    assert await sockets_become(1)  # it registers at the end of entering
+    await patient.leave()
+    assert await sockets_become(0)
