@@ -4,6 +4,7 @@ HTTP goes to Django; websockets go through the Origin policy and JWT authenticat
 (``signaling.auth``) to the routes in ``telehealth.routing``.
 """
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
@@ -24,3 +25,7 @@ application = ProtocolTypeRouter(
         "websocket": WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Everything imported so far lives as long as the process: keep it out of the garbage collector's
+# full collections, whose pauses grow with the number of tracked objects.
+gc.freeze()

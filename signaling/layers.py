@@ -15,15 +15,35 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
+import time
 from typing import Any
 
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from channels_redis.core import RedisChannelLayer
+from redis.exceptions import NoScriptError
 
 logger = logging.getLogger("telehealth.signaling")
+
+# channels-redis' group insert: add to each channel's sorted set unless it is at capacity.
+_GROUP_SEND_LUA = """
+local over_capacity = 0
+local current_time = ARGV[#ARGV - 1]
+local expiry = ARGV[#ARGV]
+for i=1,#KEYS do
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
+        redis.call('ZADD', KEYS[i], current_time, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over_capacity = over_capacity + 1
+    end
+end
+return over_capacity
+"""
+_GROUP_SEND_SHA = hashlib.sha1(_GROUP_SEND_LUA.encode()).hexdigest()  # noqa: S324 - Redis' script id
 
 
 class LocalFirstRedisChannelLayer(RedisChannelLayer):
@@ -80,12 +100,28 @@ class LocalFirstRedisChannelLayer(RedisChannelLayer):
                 logger.info("Channel %s of group %s is over capacity", channel, group)
             else:
                 inbox.put_nowait(message)
-        await super().group_send(group, message)
-
-    def _map_channel_keys_to_connection(self, channel_names, message):
-        # Called by ``group_send`` with every member from Redis: drop the ones served locally.
-        remote = [channel for channel in channel_names if channel not in self._inboxes]
-        return super()._map_channel_keys_to_connection(remote, message)
+        # The members in other processes: one round trip (channels-redis makes two) ...
+        key = self._group_key(group)
+        connection = self.connection(self.consistent_hash(group))
+        async with connection.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
+            pipe.zrange(key, 0, -1)
+            _, members = await pipe.execute()
+        remote = [name for name in (m.decode() for m in members) if name not in self._inboxes]
+        if not remote:
+            return
+        # ... then channels-redis' capacity-checked insert, as one cached script per Redis server.
+        by_connection, messages, capacities = self._map_channel_keys_to_connection(remote, message)
+        for index, keys in by_connection.items():
+            server = self.connection(index)
+            payloads, limits = [messages[k] for k in keys], [capacities[k] for k in keys]
+            args = [*keys, *payloads, *limits, time.time(), self.expiry]
+            try:
+                over = await server.evalsha(_GROUP_SEND_SHA, len(keys), *args)
+            except NoScriptError:  # first use on this Redis server (or after SCRIPT FLUSH)
+                over = await server.eval(_GROUP_SEND_LUA, len(keys), *args)
+            if over:
+                logger.info("%s of %s channels over capacity in group %s", over, len(remote), group)
 
 
 class LocalDeliveryMixin:

@@ -60,10 +60,14 @@ async def test_group_send_reaches_local_and_remote_members_once(processes):
     await here.group_add("room.x", local)
     await there.group_add("room.x", remote)
 
+    await here.connection(0).script_flush()  # the insert script is loaded on first use
     await here.group_send("room.x", {"type": "room.relay", "n": 1})
+    await here.group_send("room.x", {"type": "room.relay", "n": 2})
 
     assert local_inbox.get_nowait()["n"] == 1
+    assert local_inbox.get_nowait()["n"] == 2
     assert (await asyncio.wait_for(there.receive(remote), timeout=3))["n"] == 1
+    assert (await asyncio.wait_for(there.receive(remote), timeout=3))["n"] == 2
     assert await nothing_arrives(here, local)  # no second copy through Redis
     assert local_inbox.empty()
 
