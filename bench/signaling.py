@@ -146,18 +146,21 @@ def ms_summary(values_ns: list[int], *qs: float) -> dict[str, float]:
 # --- Processes -------------------------------------------------------------------------------------
 
 
-def cpu_busy_percent(seconds: float = 1.0) -> float:
-    """How busy all CPUs are, from /proc/stat over ``seconds``: other work on the box skews us."""
+def cpu_times() -> tuple[int, int, int]:
+    """(busy, steal, total) jiffies of all CPUs from /proc/stat. Steal is time the hypervisor gave
+    our virtual CPUs to someone else: on a shared host it stretches every figure."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle, steal = values[3] + values[4], values[7]  # idle + iowait; steal
+    return sum(values) - idle - steal, steal, sum(values)
 
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        idle = values[3] + values[4]  # idle + iowait
-        return sum(values) - idle, sum(values)
 
-    busy0, total0 = sample()
+def cpu_busy_percent(seconds: float = 1.0) -> tuple[float, float]:
+    """How busy all CPUs are and how much the hypervisor stole, in % over ``seconds``."""
+    busy0, steal0, total0 = cpu_times()
     time.sleep(seconds)
-    busy1, total1 = sample()
-    return round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
+    busy1, steal1, total1 = cpu_times()
+    total = max(1, total1 - total0)
+    return round(100 * (busy1 - busy0) / total, 1), round(100 * (steal1 - steal0) / total, 1)
 
 
 class ForeignCpu:
@@ -233,18 +236,20 @@ class PhaseClock:
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        wall, foreign = time.monotonic(), self.foreign()
+        wall, foreign, (_, steal, total) = time.monotonic(), self.foreign(), cpu_times()
         try:
             yield
         finally:
             seconds = time.monotonic() - wall
             other = self.foreign() - foreign
+            _, steal_end, total_end = cpu_times()
             self.phases[name] = {
                 "seconds": round(seconds, 1),
                 "foreign_cpu_seconds": round(other, 1),
                 "foreign_percent_of_machine": round(
                     100 * other / max(seconds * (os.cpu_count() or 1), 1e-9), 1
                 ),
+                "steal_percent": round(100 * (steal_end - steal) / max(1, total_end - total), 1),
             }
 
     def stop(self) -> None:
@@ -1373,6 +1378,12 @@ def report(results: dict[str, Any], plan: Plan) -> None:
             f"WARNING: other processes used {p['foreign_percent_of_machine']}% of the machine during {name} "
             f"({p['foreign_cpu_seconds']} CPU-s in {p['seconds']} s): its figures are skewed"
         )
+    stolen = {n: p for n, p in results.get("phases", {}).items() if p.get("steal_percent", 0) > 5}
+    for name, p in stolen.items():
+        print(
+            f"WARNING: the hypervisor took {p['steal_percent']}% of our CPU time (steal) during {name}: "
+            "its figures are stretched, and tail latencies most of all"
+        )
     if results["machine_busy_before_percent"] > 20:
         print(
             f"WARNING: the machine was busy (CPU {results['machine_busy_before_percent']}% before the start, "
@@ -1417,14 +1428,18 @@ async def _run(
     phases: set[str],
     clock: PhaseClock,
 ) -> dict[str, Any]:
-    busy = cpu_busy_percent()
+    busy, steal = cpu_busy_percent()
     results["machine_busy_before_percent"] = busy
+    results["steal_before_percent"] = steal
     results["load_average_before"] = load_average()
     log(
-        f"machine: {results['machine']}; CPU busy before start {busy}%, load {results['load_average_before']}"
+        f"machine: {results['machine']}; CPU busy before start {busy}%, stolen by the hypervisor "
+        f"{steal}%, load {results['load_average_before']}"
     )
     if busy > 20:
         log("WARNING: other processes are using the CPU: every figure below will be skewed")
+    if steal > 5:
+        log("WARNING: the hypervisor is taking CPU time from this machine: every figure will be stretched")
     nofile = raise_nofile()
     log(f"client RLIMIT_NOFILE {nofile}")
 

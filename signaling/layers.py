@@ -22,11 +22,11 @@ from typing import Any
 
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from channels_redis.core import RedisChannelLayer
 from redis.exceptions import NoScriptError
 
 logger = logging.getLogger("telehealth.signaling")
+CANCEL_GRACE_SECONDS = 2
 
 # channels-redis' group insert: add to each channel's sorted set unless it is at capacity.
 _GROUP_SEND_LUA = """
@@ -47,6 +47,11 @@ _GROUP_SEND_SHA = hashlib.sha1(_GROUP_SEND_LUA.encode()).hexdigest()  # noqa: S3
 
 
 class LocalFirstRedisChannelLayer(RedisChannelLayer):
+    # redis-py shields a command from cancellation, so a socket that closes while its receive
+    # holds the BZPOPMIN waits for the pop to time out; channels-redis' 5 s made daphne kill such
+    # sockets' apps (its 10 s shutdown limit) when Redis was quiet. One pop a second is cheap.
+    brpop_timeout = 1
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._inboxes: dict[str, asyncio.Queue] = {}
@@ -138,9 +143,21 @@ class LocalDeliveryMixin:
         self.channel_receive = functools.partial(layer.receive, self.channel_name)
         self.base_send = send
         inbox = layer.open_inbox(self.channel_name)
+        sources = [receive, self.channel_receive, inbox.get]
+        waiting = [asyncio.ensure_future(source()) for source in sources]
         try:
-            await await_many_dispatch([receive, self.channel_receive, inbox.get], self.dispatch)
+            while True:  # Channels' await_many_dispatch, but see the finally clause
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for index, task in enumerate(waiting):
+                    if task.done():
+                        await self.dispatch(task.result())
+                        waiting[index] = asyncio.ensure_future(sources[index]())
         except StopConsumer:
             pass
         finally:
             layer.close_inbox(self.channel_name)
+            for task in waiting:
+                task.cancel()
+            # A Redis pop that redis-py shields from cancellation can take a long time to let go,
+            # and daphne kills (and logs) apps that take 10 s to finish: wait a little, not forever.
+            await asyncio.wait(waiting, timeout=CANCEL_GRACE_SECONDS)
