@@ -61,8 +61,9 @@ CLOSE_NOT_JOINABLE = 4409
 
 
 def check_room_access(consultation_id: str, user: User, *, now: datetime | None = None) -> RoomAccess:
-    """May ``user`` join the room of this consultation now? Only its patient and doctor may; the
-    patient only inside the time window, the doctor (the host) whenever it is not over."""
+    """May ``user`` join the room of this consultation now? Only its patient and doctor may, once it
+    is paid for; the patient only inside the time window, the doctor (the host) whenever it is not
+    over."""
     now = now or timezone.now()
     consultation = Consultation.objects.filter(pk=consultation_id).first()
     if consultation is None:
@@ -75,6 +76,9 @@ def check_room_access(consultation_id: str, user: User, *, now: datetime | None 
         raise RoomAccessError(CLOSE_FORBIDDEN, "Only the consultation's patient and doctor may join.")
     if consultation.state in TERMINAL_STATES:
         raise RoomAccessError(CLOSE_NOT_JOINABLE, f"The consultation is {consultation.state}.")
+    if consultation.state == ConsultationState.PENDING_PAYMENT:
+        # Not even the doctor: nothing happens in a room until the booking is paid for.
+        raise RoomAccessError(CLOSE_NOT_JOINABLE, "The consultation is awaiting payment.")
     if role == "patient" and consultation.state != ConsultationState.IN_PROGRESS:
         opens = consultation.scheduled_start - timedelta(minutes=settings.ROOM_JOIN_EARLY_MINUTES)
         closes = consultation.scheduled_end + timedelta(minutes=settings.ROOM_JOIN_LATE_MINUTES)

@@ -8,10 +8,12 @@ See ``.env.example`` for every variable.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
 import phonenumbers
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
     "telehealth.accounts",
     "telehealth.api",
     "telehealth.audit",
+    "telehealth.idempotency",
     "signaling",
     "clinical",
     "payments",
@@ -157,7 +160,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"telehealth.accounts.tasks.*": {"queue": "default"}}
+CELERY_TASK_ROUTES = {
+    "telehealth.accounts.tasks.*": {"queue": "default"},
+    "payments.*": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-idempotency-keys": {
+        "task": "telehealth.idempotency.tasks.purge_expired_keys",
+        "schedule": 3600,
+    },
+    # Unpaid bookings give their slot back; a success whose webhook was lost is confirmed instead.
+    "expire-pending-payments": {"task": "payments.expire_pending_payments", "schedule": 300},
+    # Refunds whose task was lost (broker down) are queued again.
+    "requeue-stale-refunds": {"task": "payments.requeue_stale_refunds", "schedule": 600},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -191,10 +207,47 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024
 # Bookings may be cancelled or rescheduled up to this long before the start (staff: any time).
 BOOKING_CHANGE_CUTOFF_HOURS = env_int("BOOKING_CHANGE_CUTOFF_HOURS", 4, minimum=0)
 
+# --- Payments -----------------------------------------------------------------------------------
+
+# Money is integer minor units plus an ISO-4217 currency everywhere; see payments/models.py.
+PAYMENT_GATEWAY_CLASSES = {
+    "stripe": "payments.gateways.stripe_gateway.StripeGateway",
+    "razorpay": "payments.gateways.razorpay_gateway.RazorpayGateway",
+    "payu": "payments.gateways.payu.PayUGateway",
+}
+PAYMENT_DEFAULT_GATEWAY = env_choice("PAYMENT_DEFAULT_GATEWAY", "stripe", set(PAYMENT_GATEWAY_CLASSES))
+_platform_fee = env_str("PLATFORM_FEE_PERCENT", "15")
+try:
+    PLATFORM_FEE_PERCENT = Decimal(_platform_fee)
+except InvalidOperation as exc:
+    raise ImproperlyConfigured(f"PLATFORM_FEE_PERCENT must be a number, got {_platform_fee!r}") from exc
+if not PLATFORM_FEE_PERCENT.is_finite() or not 0 <= PLATFORM_FEE_PERCENT <= 100:
+    raise ImproperlyConfigured(f"PLATFORM_FEE_PERCENT must be between 0 and 100, got {_platform_fee!r}")
+# An unpaid booking holds the doctor's slot this long before it is cancelled.
+PAYMENT_PENDING_EXPIRY_MINUTES = env_int("PAYMENT_PENDING_EXPIRY_MINUTES", 30, minimum=1)
+# Provider credentials: empty by default; a gateway refuses to work without its own.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")  # empty: the SDK's default
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+RAZORPAY_KEY_ID = env_str("RAZORPAY_KEY_ID")
+RAZORPAY_KEY_SECRET = env_str("RAZORPAY_KEY_SECRET")
+RAZORPAY_WEBHOOK_SECRET = env_str("RAZORPAY_WEBHOOK_SECRET")
+RAZORPAY_API_BASE = env_str("RAZORPAY_API_BASE")  # empty: the SDK's default
+PAYU_MERCHANT_KEY = env_str("PAYU_MERCHANT_KEY")
+PAYU_MERCHANT_SALT = env_str("PAYU_MERCHANT_SALT")
+PAYU_CHECKOUT_URL = env_str("PAYU_CHECKOUT_URL", "https://test.payu.in/_payment")
+PAYU_API_BASE = env_str("PAYU_API_BASE", "https://test.payu.in")
+# Where PayU sends the browser back after paying (surl/furl); the app relays the posted fields to verify/.
+PAYU_SUCCESS_URL = env_str("PAYU_SUCCESS_URL", "")
+PAYU_FAILURE_URL = env_str("PAYU_FAILURE_URL", "")
+
 # --- Security -----------------------------------------------------------------------------------
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
-CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key")
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Idempotent-Replayed"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 X_FRAME_OPTIONS = "DENY"
@@ -305,6 +358,7 @@ REST_FRAMEWORK = {
         "uploads": env_rate("THROTTLE_UPLOADS", "10/min"),
         "analytics": env_rate("THROTTLE_ANALYTICS", "50/min"),
         "public_lookup": env_rate("THROTTLE_PUBLIC_LOOKUP", "30/min"),
+        "payment_webhooks": env_rate("THROTTLE_PAYMENT_WEBHOOKS", "600/min"),
     },
     "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "telehealth.api.exceptions.envelope_exception_handler",
@@ -313,6 +367,8 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "iso-8601",
 }
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
+# Responses kept for replay to a retried POST with the same Idempotency-Key.
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_LIFETIME_MINUTES", 15, minimum=1)),
@@ -363,7 +419,9 @@ DJANGO_GUID = {
     # A proxy's id (nginx $request_id, a load balancer's UUID) is kept; anything else is replaced.
     "VALIDATE_GUID": True,
     "RETURN_HEADER": True,
-    "EXPOSE_HEADER": True,
+    # CORS_EXPOSE_HEADERS (corsheaders) exposes it, next to Idempotent-Replayed; django_guid's own
+    # exposing would overwrite that list with its header alone.
+    "EXPOSE_HEADER": False,
     # Tasks inherit the id of the request that queued them, so their log lines match too.
     "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=False)],
     "UUID_LENGTH": 32,

@@ -19,6 +19,7 @@ api_patterns = [
     path("prescriptions/", include("clinical.prescriptions.urls")),
     path("eclinic/", include("clinical.clinics.urls")),
     path("audit/", include("telehealth.audit.urls")),
+    path("payments/", include("payments.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -17,8 +17,9 @@ The rules the rows encode come from each area's documented rules, not from obser
 ``clinical/access.py`` (who sees a patient), ``clinical/patients/services.py`` (who writes which
 part of a chart), ``clinical/consultations/services.py`` (the table in its docstring),
 ``clinical/prescriptions/services.py`` and ``selectors.py`` (only the prescribing doctor writes;
-patients never see drafts), ``clinical/clinics/services.py`` (clinic roles) and the view docstrings
-of ``clinical/doctors/views.py``, ``telehealth/accounts/views.py`` and ``telehealth/audit/views.py``.
+patients never see drafts), ``clinical/clinics/services.py`` (clinic roles), the table in
+``payments/views.py`` and the view docstrings of ``clinical/doctors/views.py``,
+``telehealth/accounts/views.py`` and ``telehealth/audit/views.py``.
 
 Bodies: an allowed actor sends a minimal valid body, so a 400 means the row is wrong. Denied actors
 send the same valid body (a valid request from the wrong person must still be refused). Whether the
@@ -60,6 +61,7 @@ from clinical.models import (
 )
 from clinical.prescriptions import services as prescribing
 from clinical.prescriptions.selectors import format_code
+from payments.models import Coupon, Payment
 from telehealth.accounts.services import issue_tokens
 from telehealth.audit.models import AuditEntry
 from tests.clinical.clinics.factories import (
@@ -109,6 +111,11 @@ EXCLUDED_ROUTES: dict[str, str] = {
     "api/docs/": "Swagger UI",
     "api/redoc/": "ReDoc",
     "api/asyncapi/": "AsyncAPI document of the WebSocket protocol",
+    # Payment providers' webhooks: no user, authenticated by the body's signature; covered by
+    # tests/payments/test_api_webhooks.py.
+    "api/payments/webhooks/stripe/": "Stripe webhook: signed body, no user",
+    "api/payments/webhooks/razorpay/": "Razorpay webhook: signed body, no user",
+    "api/payments/webhooks/payu/": "PayU webhook: signed body, no user",
     # The envelope 404 for unknown /api/ paths: answers every method the same.
     "api/.*$": "catch-all 404",
 }
@@ -433,6 +440,8 @@ def build_world() -> World:
         ),
     )
 
+    payments = _payment_world(patient, doctor, done, at)
+
     audit_entry = AuditEntry.objects.create(
         actor=doctor, actor_role="doctor", subject=patient, action="read", resource="condition"
     )
@@ -469,6 +478,7 @@ def build_world() -> World:
         "audit_entry": audit_entry.pk,
         "slot_day": future_day.isoformat(),
         **{name: obj.pk for name, obj in chart.items()},
+        **payments,
     }
     return World(
         users=users,
@@ -480,6 +490,45 @@ def build_world() -> World:
             "future_date": (now + timedelta(days=90)).date().isoformat(),
         },
     )
+
+
+def _payment_world(patient, doctor, done, at: Callable[..., datetime]) -> dict[str, Any]:
+    """A's payments with Dana: the completed visit paid for, a booking whose payment is pending (not
+    yet opened at a provider, so nothing calls one), a booking awaiting payment with none started,
+    and a coupon that makes it free (paying it needs no provider either)."""
+    fee = {"list_amount": 50_000, "amount": 50_000, "currency": "INR"}
+    paid = Payment.objects.create(
+        consultation=done,
+        patient=patient,
+        doctor=doctor,
+        gateway="stripe",
+        reference="pi_matrix_paid",
+        provider_payment_id="ch_matrix_paid",
+        status="succeeded",
+        receipt_number="RCPT-2030-990001",
+        platform_fee=7_500,
+        doctor_share=42_500,
+        succeeded_at=done.scheduled_start - timedelta(days=1),
+        **fee,
+    )
+
+    def awaiting_payment(start: datetime):
+        return ConsultationFactory(
+            patient=patient,
+            doctor=doctor,
+            state="pending_payment",
+            scheduled_start=start,
+            duration_minutes=30,
+            fee_amount=50_000,
+            fee_currency="INR",
+        )
+
+    pending = Payment.objects.create(
+        consultation=awaiting_payment(at(12)), patient=patient, doctor=doctor, gateway="stripe", **fee
+    )
+    unpaid = awaiting_payment(at(12, 30))
+    coupon = Coupon.objects.create(code="MATRIX100", kind="percent", value=100)
+    return {"p.paid": paid.pk, "p.pending": pending.pk, "c.unpaid": unpaid.pk, "coupon": coupon.pk}
 
 
 def prescribing_code(prescription) -> str:
@@ -971,6 +1020,54 @@ def _clinic_rows() -> list[Row]:
     ]
 
 
+# --- Payments ------------------------------------------------------------------------------------
+
+
+def _payment_rows() -> list[Row]:
+    payer = {PATIENT_A} | STAFF  # pays for A's booking: A, or staff for A (payments/views.py)
+    other_patients = {PATIENT_B, CLINIC_ADMIN}  # the body names a consultation they cannot see
+
+    def paying(world: World, actor: str) -> dict:
+        return {"consultation": world.ids["c.unpaid"], "coupon_code": "MATRIX100"}
+
+    return [
+        _row("GET", "/api/payments/payments/", AUTHENTICATED),  # each sees their own (staff all)
+        _row("GET", "/api/payments/payments/?patient={A}&status=succeeded", AUTHENTICATED, note="on A"),
+        _row("POST", "/api/payments/payments/", payer, paying, validates_first=other_patients),
+        _row("GET", "/api/payments/payments/{p.paid}/", CAN_SEE_A),
+        _row("POST", "/api/payments/payments/{p.pending}/verify/", payer, {}),
+        _row("POST", "/api/payments/payments/{p.pending}/cancel/", payer),
+        # The receipt carries A's phone number: A and staff, not the doctor.
+        _row("GET", "/api/payments/payments/{p.paid}/receipt/", payer),
+        _row("GET", "/api/payments/payments/{p.paid}/refunds/", CAN_SEE_A),
+        # Refunds are a staff decision; not even A's doctor refunds.
+        _row(
+            "POST", "/api/payments/payments/{p.paid}/refunds/", STAFF, {"amount": 1_000, "reason": "Goodwill"}
+        ),
+        # Saved cards: patients, their own. Nobody here has a Stripe customer, so the list is empty
+        # (Stripe is not asked) and no card id is anyone's.
+        _row("GET", "/api/payments/payment-methods/", PATIENT_ROLE),
+        _row("POST", "/api/payments/payment-methods/pm_matrix/default/", ()),
+        _row("DELETE", "/api/payments/payment-methods/pm_matrix/", ()),
+        _row("GET", "/api/payments/coupons/", STAFF),
+        _row("POST", "/api/payments/coupons/", STAFF, {"code": "WELCOME10", "kind": "percent", "value": 10}),
+        _row("GET", "/api/payments/coupons/{coupon}/", STAFF),
+        _row("PATCH", "/api/payments/coupons/{coupon}/", STAFF, {"max_uses": 50}),
+        _row("DELETE", "/api/payments/coupons/{coupon}/", STAFF),
+        _row(
+            "POST",
+            "/api/payments/coupons/check/",
+            payer,
+            lambda world, actor: {"code": "MATRIX100", "consultation": world.ids["c.unpaid"]},
+            validates_first=other_patients,
+        ),
+        # A doctor's own earnings; naming another doctor is refused. Staff name the doctor.
+        _row("GET", "/api/payments/earnings/?doctor={doctor}", {DOCTOR_OF_A} | STAFF),
+        _row("GET", "/api/payments/earnings/entries/?doctor={doctor}", {DOCTOR_OF_A} | STAFF),
+        _row("GET", "/api/payments/analytics/", STAFF),
+    ]
+
+
 # --- Accounts and audit --------------------------------------------------------------------------
 
 
@@ -996,6 +1093,7 @@ MATRIX: list[Row] = [
     *_prescription_rows(),
     *_doctor_rows(),
     *_clinic_rows(),
+    *_payment_rows(),
 ]
 
 

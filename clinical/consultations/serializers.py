@@ -20,6 +20,7 @@ from clinical.models import (
     ConsultationNote,
     ConsultationState,
     ConsultationType,
+    NoShowParty,
     VitalKind,
     VitalSign,
 )
@@ -139,6 +140,7 @@ class ConsultationDetailSerializer(ConsultationSerializer):
             "follow_up_date",
             "cancellation_reason",
             "cancelled_by",
+            "no_show_party",
             "booked_by",
             "rescheduled_to",
             "waiting_since",
@@ -210,7 +212,13 @@ class TransitionSerializer(serializers.Serializer):
         choices=ConsultationState.choices,
         help_text="waiting (patient checks in), in_progress (doctor starts), completed (doctor or "
         "staff), no_show (doctor or staff, after the start). Cancel and reschedule have their own "
-        "endpoints.",
+        "endpoints; a booking awaiting payment becomes scheduled only through its payment.",
+    )
+    no_show_party = serializers.ChoiceField(
+        choices=NoShowParty.choices,
+        required=False,
+        help_text="With no_show: who did not come. Default patient; only staff record the doctor's "
+        "(the patient's payment is then refunded).",
     )
 
 

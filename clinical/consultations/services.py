@@ -8,14 +8,26 @@ action              patient (its own)              doctor (its own)             
 ==================  =============================  ==============================  =================
 book                for themselves                 -                               for any patient
 cancel, reschedule  until the cut-off              until the cut-off               any time
+cancel unpaid       any time                       any time                        any time
+→ scheduled         -                              -                               -
 → waiting           inside the room window         -                               -
 → in_progress       -                              from the room opening           -
 → completed         -                              yes                             yes
-→ no_show           -                              after the start                 after the start
+→ no_show           -                              after the start (the patient's) after the start
 clinical fields     complaint+symptoms pre-start   all, unless voided              -
 notes               -                              read, write                     read, write
 vitals              record while waiting/in room   record in room and after        -
 ==================  =============================  ==============================  =================
+
+The lifecycle with payments: a booking with a fee starts in ``pending_payment`` (it holds the slot,
+its room is closed) and only a payment confirmed by the gateway moves it to ``scheduled``
+(``confirm_paid_booking``, called by payments); a failed or expired payment cancels it
+(``cancel_unpaid_booking``). Free bookings start ``scheduled``. Unpaid bookings cannot be
+rescheduled, and cancelling one is never late: nothing was paid and the slot is freed.
+
+Cancellations and no-shows are announced through ``clinical.hooks`` after commit, so payments can
+refund without clinical knowing about money. A no-show records who did not come
+(``no_show_party``): the doctor reporting one means the patient; staff may name either.
 
 Every state change goes through ``clinical.services.transition_consultation``, so the room log and
 the REST history hold the same numbered events; connected room clients hear about it after commit.
@@ -35,7 +47,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinical import error_codes
+from clinical import error_codes, hooks
 from clinical import services as room
 from clinical import vitals as vital_rules
 from clinical.access import is_staff
@@ -52,6 +64,7 @@ from clinical.models import (
     ConsultationState,
     ConsultationType,
     DoctorProfile,
+    NoShowParty,
     VerificationStatus,
     VitalSign,
 )
@@ -65,6 +78,10 @@ S = ConsultationState
 SLOT_CONSTRAINT = "one_active_booking_per_doctor_slot"
 # Bookings that may still be cancelled or moved.
 CHANGEABLE_STATES = frozenset({S.SCHEDULED, S.WAITING})
+# An unpaid booking may be cancelled (not moved: its price and payment belong to its slot).
+CANCELLABLE_STATES = CHANGEABLE_STATES | {S.PENDING_PAYMENT}
+# Not started yet: the patient may still describe why they come.
+PRE_START_STATES = CHANGEABLE_STATES | {S.PENDING_PAYMENT}
 # Consultations that never happened: nothing clinical is recorded on them.
 VOID_STATES = frozenset({S.CANCELLED, S.NO_SHOW, S.RESCHEDULED})
 PATIENT_FIELDS = frozenset({"chief_complaint", "symptoms"})
@@ -152,7 +169,8 @@ def book_consultation(
     symptoms: list[str] | None = None,
     now: datetime | None = None,
 ) -> Consultation:
-    """Book one of the doctor's free future slots for a patient. The fee is frozen at booking.
+    """Book one of the doctor's free future slots for a patient. The fee is frozen at booking; a
+    booking with a fee starts ``pending_payment`` (holding the slot), a free one ``scheduled``.
     A patient books for themselves, staff for any patient; two bookings racing for a slot end with
     one booking and one ``SLOT_TAKEN``."""
     now = now or timezone.now()
@@ -172,6 +190,8 @@ def book_consultation(
         fee_currency=profile.fee_currency,
         chief_complaint=chief_complaint,
         symptoms=symptoms or [],
+        # A paid booking holds the slot but is confirmed only by its payment (payments app).
+        state=S.PENDING_PAYMENT if profile.fee_amount > 0 else S.SCHEDULED,
     )
     _insert_booking(consultation)
     logger.info("consultation %s booked by %s", consultation.pk, actor.pk)
@@ -295,10 +315,20 @@ def _transition(
     return event
 
 
+def change_deadline(consultation: Consultation) -> datetime:
+    """Until when patient and doctor may cancel or move the booking themselves."""
+    return consultation.scheduled_start - timedelta(hours=settings.BOOKING_CHANGE_CUTOFF_HOURS)
+
+
+def inside_change_window(consultation: Consultation, now: datetime) -> bool:
+    """Is it still early enough to cancel or move the booking (the cut-off policy)?"""
+    return now <= change_deadline(consultation)
+
+
 def _enforce_cutoff(consultation: Consultation, action: str, now: datetime) -> None:
     hours = settings.BOOKING_CHANGE_CUTOFF_HOURS
-    deadline = consultation.scheduled_start - timedelta(hours=hours)
-    if now > deadline:
+    deadline = change_deadline(consultation)
+    if not inside_change_window(consultation, now):
         raise _policy(
             f"Bookings can be {action}ed up to {hours} hours before the start; please contact support.",
             cutoff_hours=hours,
@@ -319,16 +349,76 @@ def cancel_consultation(
     actor: User, consultation: Consultation, *, reason: str, now: datetime | None = None
 ) -> Consultation:
     """Cancel a booking that has not started. Patient and doctor: up to the cut-off before the
-    start; staff: any time. The slot is free again at once."""
+    start; staff: any time; an unpaid booking: any time. The slot is free again at once, and the
+    payments app hears about it after commit (refund or cancelled payment)."""
     now = now or timezone.now()
-    _require_transition(consultation, S.CANCELLED, CHANGEABLE_STATES)
-    _require_change_rights(actor, consultation, "cancel", now)
+    _require_transition(consultation, S.CANCELLED, CANCELLABLE_STATES)
+    unpaid = consultation.state == S.PENDING_PAYMENT
+    if unpaid:
+        if role_in(actor, consultation) is None:
+            raise _denied("You may not cancel this consultation.")
+    else:
+        _require_change_rights(actor, consultation, "cancel", now)
+    # The cut-off was waived because the booking was unpaid: if its payment has just been
+    # confirmed, the cancellation must be asked for again under the paid rules.
+    expected_from = frozenset({S.PENDING_PAYMENT}) if unpaid else CHANGEABLE_STATES
     with transaction.atomic():
-        _transition(consultation, S.CANCELLED, actor, CHANGEABLE_STATES)
+        event = _transition(consultation, S.CANCELLED, actor, expected_from)
         Consultation.objects.filter(pk=consultation.pk).update(cancellation_reason=reason, cancelled_by=actor)
+        _tell_voided(consultation, event, actor, now)
     consultation.refresh_from_db()
     logger.info("consultation %s cancelled by %s", consultation.pk, actor.pk)
     return consultation
+
+
+def confirm_paid_booking(consultation_id, *, actor: User | None = None) -> bool:
+    """``pending_payment`` → ``scheduled``, for payments once the gateway confirmed the money.
+    False (and no change) when the booking is no longer awaiting payment, e.g. cancelled meanwhile."""
+    try:
+        event = room.transition_consultation(
+            str(consultation_id), S.SCHEDULED, actor=actor, expected_from=frozenset({S.PENDING_PAYMENT})
+        )
+    except room.InvalidTransition:
+        return False
+    _announce_on_commit(Consultation.objects.get(pk=consultation_id), [event])
+    logger.info("consultation %s paid and confirmed", consultation_id)
+    return True
+
+
+def cancel_unpaid_booking(consultation_id, *, reason: str, now: datetime | None = None) -> bool:
+    """``pending_payment`` → ``cancelled`` by the system (payment failed, cancelled or expired):
+    frees the slot. False (and no change) when the booking is no longer awaiting payment."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        try:
+            event = room.transition_consultation(
+                str(consultation_id), S.CANCELLED, actor=None, expected_from=frozenset({S.PENDING_PAYMENT})
+            )
+        except room.InvalidTransition:
+            return False
+        Consultation.objects.filter(pk=consultation_id).update(cancellation_reason=reason)
+        consultation = Consultation.objects.get(pk=consultation_id)
+        _announce_on_commit(consultation, [event])
+        _tell_voided(consultation, event, None, now)
+    logger.info("unpaid consultation %s cancelled: %s", consultation_id, reason)
+    return True
+
+
+def _tell_voided(
+    consultation: Consultation, event: ConsultationEvent, actor: User | None, now: datetime
+) -> None:
+    """After commit, let other apps (payments: refunds) react to a booking that will not happen."""
+    hooks.consultation_voided(
+        hooks.ConsultationVoided(
+            consultation_id=str(consultation.pk),
+            state=event.payload["to"],
+            previous_state=event.payload["from"],
+            actor_id=str(actor.pk) if actor is not None else None,
+            at=now,
+            inside_change_window=inside_change_window(consultation, now),
+            no_show_party=consultation.no_show_party,
+        )
+    )
 
 
 def reschedule_consultation(
@@ -373,22 +463,42 @@ def reschedule_consultation(
 
 
 def change_consultation_state(
-    actor: User, consultation: Consultation, to_state: str, *, now: datetime | None = None
+    actor: User,
+    consultation: Consultation,
+    to_state: str,
+    *,
+    no_show_party: str | None = None,
+    now: datetime | None = None,
 ) -> Consultation:
     """The manual moves of the lifecycle (see ``TRANSITION_ROLES``), with their timing rules:
-    check-in only while the room is open, starting not before it opens, no-show only after the start."""
+    check-in only while the room is open, starting not before it opens, no-show only after the start.
+    A no-show names who did not come: the doctor reports the patient's; staff may name either
+    (default: the patient)."""
     now = now or timezone.now()
     if to_state in DEDICATED_ENDPOINTS:
         raise invalid_input(
             "state",
             f"Use POST /api/consultations/{consultation.pk}/{DEDICATED_ENDPOINTS[to_state]}/ for this.",
         )
+    if no_show_party is not None and to_state != S.NO_SHOW:
+        raise invalid_input("no_show_party", "Only a no-show names who did not come.")
     _require_transition(consultation, to_state)
     role = role_in(actor, consultation)
+    if to_state == S.SCHEDULED:
+        raise _denied("A booking is confirmed only by its payment.")
     if role not in TRANSITION_ROLES.get(to_state, frozenset()):
         raise _denied(f"As {role or 'an outsider'} you may not mark this consultation {to_state}.")
+    if to_state == S.NO_SHOW:
+        no_show_party = no_show_party or NoShowParty.PATIENT
+        if role == "doctor" and no_show_party != NoShowParty.PATIENT:
+            raise _denied("A doctor reports the patient's no-show; staff record the doctor's.")
     _enforce_timing(consultation, to_state, now)
-    _transition(consultation, to_state, actor)
+    with transaction.atomic():
+        event = _transition(consultation, to_state, actor)
+        if to_state == S.NO_SHOW:
+            Consultation.objects.filter(pk=consultation.pk).update(no_show_party=no_show_party)
+            consultation.no_show_party = no_show_party
+            _tell_voided(consultation, event, actor, now)
     consultation.refresh_from_db()
     return consultation
 
@@ -432,7 +542,7 @@ def update_clinical_details(actor: User, consultation: Consultation, **changes: 
     elif role == "patient":
         if extra := sorted(set(changes) - PATIENT_FIELDS):
             raise _denied("Patients may only describe their complaint and symptoms.", fields=extra)
-        if consultation.state not in CHANGEABLE_STATES:
+        if consultation.state not in PRE_START_STATES:
             raise _policy(
                 "The complaint can be changed only before the consultation starts.", state=consultation.state
             )

@@ -207,7 +207,8 @@ class ConsultationViewSet(
         summary="Cancel a booking",
         description=(
             "Its patient or doctor up to `BOOKING_CHANGE_CUTOFF_HOURS` before the start "
-            "(else `409 POLICY_VIOLATION`), staff any time; only while scheduled or waiting."
+            "(else `409 POLICY_VIOLATION`), staff any time; only while scheduled or waiting, or "
+            "awaiting payment (then any time). A paid booking is refunded by the payments rules."
         ),
         request=s.CancelSerializer,
         responses={200: s.ConsultationDetailSerializer, 409: _CONFLICT},
@@ -242,7 +243,8 @@ class ConsultationViewSet(
     @extend_schema(
         summary="Move the consultation along its lifecycle",
         description=(
-            "scheduled → waiting → in_progress → completed, and no_show. Illegal moves answer "
+            "scheduled → waiting → in_progress → completed, and no_show (with `no_show_party`). "
+            "Illegal moves answer "
             "`409 INVALID_TRANSITION` with the current state and the allowed ones; moves your role "
             "may not make, 403; moves at the wrong time, `409 POLICY_VIOLATION`."
         ),
@@ -253,7 +255,12 @@ class ConsultationViewSet(
         consultation = self.get_object()
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.change_consultation_state(request.user, consultation, serializer.validated_data["state"])
+        services.change_consultation_state(
+            request.user,
+            consultation,
+            serializer.validated_data["state"],
+            no_show_party=serializer.validated_data.get("no_show_party"),
+        )
         self.audit(AuditAction.UPDATE)
         return self._detail(consultation, message=f"Consultation {serializer.validated_data['state']}.")
 

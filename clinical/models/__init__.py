@@ -20,6 +20,7 @@ from clinical.models.consultations import (
     ConsultationState,
     ConsultationType,
     EventKind,
+    NoShowParty,
     VitalKind,
     VitalSign,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "Language",
     "MedicalRecord",
     "Medication",
+    "NoShowParty",
     "PatientNote",
     "PatientProfile",
     "Prescription",

@@ -16,6 +16,7 @@ class ConsultationType(models.TextChoices):
 
 
 class ConsultationState(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Awaiting payment"
     SCHEDULED = "scheduled", "Scheduled"
     WAITING = "waiting", "Patient waiting"
     IN_PROGRESS = "in_progress", "In progress"
@@ -25,8 +26,16 @@ class ConsultationState(models.TextChoices):
     RESCHEDULED = "rescheduled", "Rescheduled"
 
 
+class NoShowParty(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    DOCTOR = "doctor", "Doctor"
+
+
 # The lifecycle: anything not listed here is refused.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    # A booking with a fee holds its slot until its payment is confirmed (→ scheduled, only by
+    # payments.services) or fails, expires or is cancelled (→ cancelled).
+    ConsultationState.PENDING_PAYMENT: frozenset({ConsultationState.SCHEDULED, ConsultationState.CANCELLED}),
     ConsultationState.SCHEDULED: frozenset(
         {
             ConsultationState.WAITING,
@@ -53,7 +62,12 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 TERMINAL_STATES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
 # States that hold the doctor's slot: at most one such consultation per doctor and start time.
 ACTIVE_STATES = frozenset(
-    {ConsultationState.SCHEDULED, ConsultationState.WAITING, ConsultationState.IN_PROGRESS}
+    {
+        ConsultationState.PENDING_PAYMENT,
+        ConsultationState.SCHEDULED,
+        ConsultationState.WAITING,
+        ConsultationState.IN_PROGRESS,
+    }
 )
 # A letter (U too: U07.1 is COVID-19), two digits or a digit and A/B (C7A), then an optional
 # dotted extension of 1-4 characters (J45.909, S72.001A).
@@ -95,6 +109,8 @@ class Consultation(models.Model):
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Who did not turn up, for no-shows: decides whether the patient gets their money back.
+    no_show_party = models.CharField(max_length=8, choices=NoShowParty.choices, blank=True)
     rescheduled_from = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="rescheduled_to"
     )

@@ -21,6 +21,10 @@ OTP_LOCKED = "OTP_LOCKED"
 TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105
 ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
 
+# Idempotency-Key (409)
+IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"  # the key was used with a different request body
+IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"  # its first request is still running
+
 # Fallback when an error status was produced without a code of its own.
 CODE_FOR_STATUS = {
     400: BAD_REQUEST,

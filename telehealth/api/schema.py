@@ -7,7 +7,12 @@ from typing import Any
 from telehealth.api import error_codes
 
 # Every app's error-code module; the schema lists their union.
-_ERROR_CODE_MODULES = ["telehealth.api.error_codes", "clinical.error_codes"]
+_ERROR_CODE_MODULES = [
+    "telehealth.api.error_codes",
+    "clinical.error_codes",
+    "payments.error_codes",
+    "payments.api_error_codes",
+]
 
 
 def all_error_codes() -> list[str]:

@@ -1075,6 +1075,7 @@ class Seeder:
             self._stories(bookable)
         target = round(len(self.patients) * 3.2)
         forced = [S.NO_SHOW, S.CANCELLED, S.RESCHEDULED, S.COMPLETED]
+        forced_future = [S.PENDING_PAYMENT]
         weights = [d.weight for d in bookable]
         attempts = 0
         while bookable and len(self.consultations) < target and attempts < target * 4:
@@ -1096,9 +1097,22 @@ class Seeder:
                     )
                 )
             else:
-                state = _weighted(rng, [(S.SCHEDULED, 85), (S.CANCELLED, 10), (S.RESCHEDULED, 5)])
+                state = (
+                    forced_future.pop(0)
+                    if forced_future
+                    else _weighted(
+                        rng,
+                        [(S.SCHEDULED, 82), (S.PENDING_PAYMENT, 3), (S.CANCELLED, 10), (S.RESCHEDULED, 5)],
+                    )
+                )
             if state == S.RESCHEDULED:
                 self._rescheduled(doctor, patient, slot)
+            elif state == S.PENDING_PAYMENT:
+                # Booked a moment ago and not paid yet: older ones would have expired.
+                booked_at = self.now - timedelta(minutes=rng.randint(1, 10))
+                self._consultation(
+                    doctor, patient, slot.start, state, slot_clinic=slot.clinic_id, booked_at=booked_at
+                )
             else:
                 self._consultation(doctor, patient, slot.start, state, slot_clinic=slot.clinic_id)
 

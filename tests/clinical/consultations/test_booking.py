@@ -29,7 +29,7 @@ def test_patient_books_a_free_slot_for_themselves(client_for, patient, doctor, d
     assert response.status_code == 201, response.json()
     data = data_of(response)
     consultation = Consultation.objects.get(pk=data["id"])
-    assert data["state"] == "scheduled"
+    assert data["state"] == "pending_payment"  # the doctor charges a fee: confirmed once paid
     assert data["scheduled_start"] == "2030-01-07T09:00:00Z"
     assert data["scheduled_end"] == "2030-01-07T09:30:00Z"
     assert data["patient"]["id"] == str(patient.pk)

@@ -67,6 +67,7 @@ def test_doctor_sees_own_figures(client_for, doctor_profile, history):
     assert data["consultations"] == {
         "total": 7,
         "by_state": {
+            "pending_payment": 0,
             "scheduled": 1,
             "waiting": 0,
             "in_progress": 0,
