@@ -386,11 +386,8 @@ def _open_at_gateway(payment: Payment, now: datetime) -> base.Checkout:
     racing here both create one; the first to store its reference wins, the other's is never paid."""
     gateway = get_gateway(payment.gateway)
     patient = payment.patient
-    customer = None
-    if payment.gateway == GatewayName.STRIPE:
-        stripe = StripeCustomer.objects.filter(user_id=patient.pk).first()
-        customer = base.Customer(stripe.customer_id) if stripe else None
     try:
+        customer = _stripe_customer(gateway, patient) if payment.gateway == GatewayName.STRIPE else None
         checkout = gateway.create_payment(
             amount=payment.amount,
             currency=payment.currency,
@@ -422,6 +419,25 @@ def _open_at_gateway(payment: Payment, now: datetime) -> base.Checkout:
         status=409,
         payment=str(payment.pk),
     )
+
+
+def _stripe_customer(gateway: base.Gateway, patient: User) -> base.Customer | None:
+    """One Stripe Customer per patient, made on their first Stripe payment, so the cards they save
+    follow them. Stripe dedupes the create on the patient's id, so two first payments at once make
+    one customer; the unique row keeps one mapping."""
+    known = StripeCustomer.objects.filter(user_id=patient.pk).first()
+    if known is not None:
+        return base.Customer(known.customer_id)
+    ensure_customer = getattr(gateway, "ensure_customer", None)  # Stripe only
+    if ensure_customer is None:
+        return None
+    customer = ensure_customer(user_id=str(patient.pk), name=patient.full_name, phone=patient.phone)
+    try:
+        with transaction.atomic():
+            StripeCustomer.objects.create(user_id=patient.pk, customer_id=customer.customer_id)
+    except IntegrityError:
+        return base.Customer(StripeCustomer.objects.get(user_id=patient.pk).customer_id)
+    return customer
 
 
 def cancel_payment(actor: User, payment: Payment, *, now: datetime | None = None) -> Payment:

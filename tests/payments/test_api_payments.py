@@ -15,7 +15,7 @@ from payments.gateways import override_gateway
 from payments.gateways.base import Verification
 from payments.gateways.razorpay_gateway import RazorpayGateway
 from payments.gateways.stripe_gateway import StripeGateway
-from payments.models import Coupon, CouponRedemption, Payment
+from payments.models import Coupon, CouponRedemption, Payment, StripeCustomer
 from telehealth.audit.models import AuditEntry
 from tests.payments.api_helpers import PAYMENTS, data_of, error_of, money, payment_url, razorpay_callback
 from tests.payments.conftest import FEE, deliver
@@ -511,3 +511,18 @@ def test_others_do_not_cancel(request, client, status, pending_payment):
     assert response.status_code == status
     pending_payment.refresh_from_db()
     assert pending_payment.status == "pending"
+
+
+def test_a_first_stripe_payment_makes_the_patients_stripe_customer_once(
+    alice, stripe_gateway, fake_stripe, patient, awaiting_payment
+):
+    data_of(start(alice, awaiting_payment, gateway="stripe"))
+    [customer] = StripeCustomer.objects.filter(user=patient)
+    assert customer.customer_id in fake_stripe.customers
+    [intent] = fake_stripe.requests_to("POST", "/v1/payment_intents")
+    assert intent.form["customer"] == customer.customer_id
+
+    # Paying again (another attempt) reuses the customer instead of making a second one.
+    Payment.objects.update(status="cancelled")
+    start(alice, awaiting_payment, gateway="stripe")
+    assert len(fake_stripe.requests_to("POST", "/v1/customers")) == 1
