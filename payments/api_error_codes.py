@@ -5,4 +5,3 @@ clients branch on them. Listed in the schema once this module is in
 WEBHOOK_SIGNATURE_INVALID = "WEBHOOK_SIGNATURE_INVALID"  # unsigned, tampered, stale or unparseable (400)
 STRIPE_NOT_CONFIGURED = "STRIPE_NOT_CONFIGURED"  # saved cards need Stripe keys on the server (400)
 RECEIPT_NOT_AVAILABLE = "RECEIPT_NOT_AVAILABLE"  # the payment never succeeded: no receipt (409)
-CALLBACK_INVALID = "CALLBACK_INVALID"  # a relayed provider callback did not verify (400)

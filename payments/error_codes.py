@@ -10,3 +10,4 @@ IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"  # the key belongs to a refund
 GATEWAY_UNAVAILABLE = "GATEWAY_UNAVAILABLE"  # the provider failed or refused; try again (502)
 COUPON_INVALID = "COUPON_INVALID"  # unknown, inactive, expired, not yet valid or not for this booking
 COUPON_EXHAUSTED = "COUPON_EXHAUSTED"  # no uses left, overall or for this patient (409)
+CALLBACK_INVALID = "CALLBACK_INVALID"  # a relayed provider callback did not verify (400)

@@ -67,7 +67,6 @@ logger = logging.getLogger("payments")
 TAG = "payments"
 RESOURCE = "payment"
 # GatewayError codes of a relayed callback that is wrong, not a provider that is down.
-_BAD_CALLBACK_CODES = frozenset({"INVALID_CALLBACK", "INVALID_SIGNATURE", "REFERENCE_MISMATCH"})
 
 _START_CONFLICT = OpenApiResponse(
     description="`PAYMENT_NOT_REQUIRED` (not awaiting payment), `PAYMENT_IN_PROGRESS` (another gateway "
@@ -295,18 +294,7 @@ class PaymentViewSet(
         serializer = s.CallbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data or None
-        try:
-            payment = services.verify_and_confirm(request.user, payment, fields)
-        except ServiceError as error:
-            cause = error.__cause__
-            if isinstance(cause, GatewayError) and cause.code in _BAD_CALLBACK_CODES:
-                # A forged, garbled or misdirected callback is the client's error, not an outage.
-                raise ServiceError(
-                    api_error_codes.CALLBACK_INVALID,
-                    "The provider's callback could not be verified.",
-                    details={"payment": str(payment.pk), "reason": cause.code},
-                ) from error
-            raise
+        payment = services.verify_and_confirm(request.user, payment, fields)
         self.audit(AuditAction.UPDATE)
         return ok(self._render(payment), message=f"Payment {payment.status}.")
 
