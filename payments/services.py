@@ -544,10 +544,6 @@ def confirm_from_verification(payment: Payment, verification: base.Verification)
     return payment
 
 
-# What the gateways raise for a relayed callback that does not verify (not an outage).
-_BAD_CALLBACK_CODES = frozenset({"INVALID_CALLBACK", "INVALID_SIGNATURE", "REFERENCE_MISMATCH"})
-
-
 def verify_and_confirm(actor: User, payment: Payment, data: dict[str, Any] | None = None) -> Payment:
     """The client is back from the checkout: ask the gateway (checking the signed ``data`` the
     client relays, or fetching server side) and apply its answer. Its patient or staff."""
@@ -558,7 +554,7 @@ def verify_and_confirm(actor: User, payment: Payment, data: dict[str, Any] | Non
     try:
         verification = get_gateway(payment.gateway).verify_payment(reference=payment.reference, data=data)
     except base.GatewayError as error:
-        if error.code in _BAD_CALLBACK_CODES:  # forged, garbled or misdirected: the client's error
+        if error.code in base.BAD_CALLBACK_CODES:  # forged, garbled or misdirected: the client's error
             raise _error(
                 error_codes.CALLBACK_INVALID,
                 "The provider's callback could not be verified.",

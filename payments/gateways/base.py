@@ -8,8 +8,32 @@ owns state. Money is always integer minor units plus an ISO-4217 currency code.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+# ``GatewayError.code`` values every adapter uses with the same meaning (adapters add their own).
+GATEWAY_ERROR = "GATEWAY_ERROR"  # anything not covered below
+GATEWAY_INVALID_REQUEST = "GATEWAY_INVALID_REQUEST"  # the provider refused the request as wrong
+GATEWAY_AUTH_FAILED = "GATEWAY_AUTH_FAILED"  # our keys were refused
+GATEWAY_RATE_LIMITED = "GATEWAY_RATE_LIMITED"  # retryable
+GATEWAY_UNAVAILABLE = "GATEWAY_UNAVAILABLE"  # connection failure or 5xx: retryable
+GATEWAY_NOT_CONFIGURED = "GATEWAY_NOT_CONFIGURED"  # keys missing on our side
+GATEWAY_IDEMPOTENCY_CONFLICT = "GATEWAY_IDEMPOTENCY_CONFLICT"  # a key reused with other parameters
+# A callback the client relayed that does not verify: the client's error, not an outage.
+INVALID_CALLBACK = "INVALID_CALLBACK"  # malformed, fields missing
+INVALID_SIGNATURE = "INVALID_SIGNATURE"  # signature or hash wrong or missing
+REFERENCE_MISMATCH = "REFERENCE_MISMATCH"  # genuine, but for another payment
+BAD_CALLBACK_CODES = frozenset({INVALID_CALLBACK, INVALID_SIGNATURE, REFERENCE_MISMATCH})
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    """A request header by name, whatever its case ("" when absent)."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return ""
 
 
 class GatewayError(Exception):

@@ -34,6 +34,15 @@ import httpx
 from django.conf import settings
 
 from payments.gateways.base import (
+    GATEWAY_AUTH_FAILED,
+    GATEWAY_IDEMPOTENCY_CONFLICT,
+    GATEWAY_INVALID_REQUEST,
+    GATEWAY_NOT_CONFIGURED,
+    GATEWAY_RATE_LIMITED,
+    GATEWAY_UNAVAILABLE,
+    INVALID_CALLBACK,
+    INVALID_SIGNATURE,
+    REFERENCE_MISMATCH,
     Checkout,
     Customer,
     Gateway,
@@ -44,18 +53,9 @@ from payments.gateways.base import (
     WebhookError,
 )
 
-# GatewayError.code values this adapter raises; the GATEWAY_* ones mean what they mean for Stripe.
-GATEWAY_INVALID_REQUEST = "GATEWAY_INVALID_REQUEST"
-GATEWAY_AUTH_FAILED = "GATEWAY_AUTH_FAILED"
-GATEWAY_RATE_LIMITED = "GATEWAY_RATE_LIMITED"
-GATEWAY_UNAVAILABLE = "GATEWAY_UNAVAILABLE"
-GATEWAY_NOT_CONFIGURED = "GATEWAY_NOT_CONFIGURED"
-GATEWAY_IDEMPOTENCY_CONFLICT = "GATEWAY_IDEMPOTENCY_CONFLICT"
+# GatewayError.code values only this adapter raises (the shared ones are in base).
 CURRENCY_NOT_SUPPORTED = "CURRENCY_NOT_SUPPORTED"
 PAYER_DETAILS_REQUIRED = "PAYER_DETAILS_REQUIRED"  # PayU needs name, email and phone
-INVALID_CALLBACK = "INVALID_CALLBACK"  # the relayed callback is malformed
-INVALID_SIGNATURE = "INVALID_SIGNATURE"  # the relayed callback's hash is wrong or missing
-REFERENCE_MISMATCH = "REFERENCE_MISMATCH"  # a genuine callback, but for another txnid
 
 DEFAULT_CHECKOUT_URL = "https://test.payu.in/_payment"
 DEFAULT_API_BASE = "https://test.payu.in"

@@ -24,6 +24,14 @@ import requests
 from django.conf import settings
 
 from payments.gateways.base import (
+    GATEWAY_AUTH_FAILED,
+    GATEWAY_INVALID_REQUEST,
+    GATEWAY_NOT_CONFIGURED,
+    GATEWAY_RATE_LIMITED,
+    GATEWAY_UNAVAILABLE,
+    INVALID_CALLBACK,
+    INVALID_SIGNATURE,
+    REFERENCE_MISMATCH,
     Checkout,
     Customer,
     Gateway,
@@ -32,19 +40,11 @@ from payments.gateways.base import (
     RefundResult,
     Verification,
     WebhookError,
+    header,
 )
 
 T = TypeVar("T")
 
-# GatewayError.code values this adapter raises; the GATEWAY_* ones mean what they mean for Stripe.
-GATEWAY_INVALID_REQUEST = "GATEWAY_INVALID_REQUEST"
-GATEWAY_AUTH_FAILED = "GATEWAY_AUTH_FAILED"
-GATEWAY_RATE_LIMITED = "GATEWAY_RATE_LIMITED"
-GATEWAY_UNAVAILABLE = "GATEWAY_UNAVAILABLE"
-GATEWAY_NOT_CONFIGURED = "GATEWAY_NOT_CONFIGURED"
-INVALID_CALLBACK = "INVALID_CALLBACK"  # the relayed callback lacks its fields
-INVALID_SIGNATURE = "INVALID_SIGNATURE"  # the relayed callback's signature is wrong or missing
-REFERENCE_MISMATCH = "REFERENCE_MISMATCH"  # a genuine callback, but for another order
 
 # Razorpay caps an order's receipt at 40 characters; a UUID string is 36.
 RECEIPT_MAX_LEN = 40
@@ -110,14 +110,6 @@ def signatures_match(expected: str, given: Any) -> bool:
     if not isinstance(given, str) or not given:
         return False
     return hmac.compare_digest(expected.encode(), given.strip().encode())
-
-
-def _header(headers: dict[str, str], name: str) -> str:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return ""
 
 
 def _notes_dict(notes: Any) -> dict[str, Any]:
@@ -345,7 +337,7 @@ class RazorpayGateway(Gateway):
         if not secret:
             # Refuse rather than accept unsigned events when the secret is missing.
             raise WebhookError("Razorpay webhook secret is not configured")
-        signature = _header(headers, "X-Razorpay-Signature")
+        signature = header(headers, "X-Razorpay-Signature")
         if not signature:
             raise WebhookError("missing X-Razorpay-Signature")
         if not signatures_match(hmac_sha256_hex(secret, body), signature):
@@ -359,7 +351,7 @@ class RazorpayGateway(Gateway):
 
         # Retries of one event carry the same X-Razorpay-Event-Id; without it, identical bodies
         # (which include the event's created_at) are the same event.
-        event_id = _header(headers, "X-Razorpay-Event-Id") or "sha256:" + hashlib.sha256(body).hexdigest()
+        event_id = header(headers, "X-Razorpay-Event-Id") or "sha256:" + hashlib.sha256(body).hexdigest()
         event = str(payload.get("event") or "")
         entities = payload.get("payload") if isinstance(payload.get("payload"), dict) else {}
 

@@ -17,6 +17,13 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from payments.gateways.base import (
+    GATEWAY_AUTH_FAILED,
+    GATEWAY_ERROR,
+    GATEWAY_IDEMPOTENCY_CONFLICT,
+    GATEWAY_INVALID_REQUEST,
+    GATEWAY_NOT_CONFIGURED,
+    GATEWAY_RATE_LIMITED,
+    GATEWAY_UNAVAILABLE,
     Checkout,
     Customer,
     Gateway,
@@ -26,20 +33,14 @@ from payments.gateways.base import (
     SavedMethod,
     Verification,
     WebhookError,
+    header,
 )
 
 if TYPE_CHECKING:
     from stripe import V1Services
 
-# GatewayError.code values this adapter raises.
+# GatewayError.code values only this adapter raises (the shared GATEWAY_* ones are in base).
 CARD_DECLINED = "CARD_DECLINED"
-GATEWAY_INVALID_REQUEST = "GATEWAY_INVALID_REQUEST"
-GATEWAY_IDEMPOTENCY_CONFLICT = "GATEWAY_IDEMPOTENCY_CONFLICT"
-GATEWAY_AUTH_FAILED = "GATEWAY_AUTH_FAILED"
-GATEWAY_RATE_LIMITED = "GATEWAY_RATE_LIMITED"
-GATEWAY_UNAVAILABLE = "GATEWAY_UNAVAILABLE"
-GATEWAY_NOT_CONFIGURED = "GATEWAY_NOT_CONFIGURED"
-GATEWAY_ERROR = "GATEWAY_ERROR"
 NOT_YOUR_PAYMENT_METHOD = "NOT_YOUR_PAYMENT_METHOD"
 
 DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300
@@ -185,7 +186,7 @@ class StripeGateway(Gateway):
         """Verify ``Stripe-Signature`` over the raw body (HMAC and timestamp tolerance) and normalise
         the event. Anything unverifiable is a ``WebhookError``; verified events we do not act on come
         back as kind ``"ignored"`` so the caller can still answer 200 and Stripe stops retrying."""
-        signature = _header(headers, "Stripe-Signature")
+        signature = header(headers, "Stripe-Signature")
         try:
             event = self._client.construct_event(body, signature, self.webhook_secret, self.tolerance)
             payload = event.to_dict()
@@ -362,14 +363,6 @@ def _gateway_error(exc: stripe.StripeError) -> GatewayError:
         # 409 is Stripe's "another request with this key is in flight": try again shortly.
         return GatewayError(message, code=GATEWAY_UNAVAILABLE, retryable=True)
     return GatewayError(message, code=GATEWAY_ERROR, retryable=False)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
 
 
 def _id_of(value: Any) -> str:
