@@ -93,17 +93,28 @@ def _handler_for(provider: FakeSMSProvider) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_sms_provider() -> Iterator[FakeSMSProvider]:
-    """A started fake SMS provider, stopped on exit."""
-    provider = FakeSMSProvider()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(provider))
+def serving(handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[int]:
+    """Serve ``handler`` on 127.0.0.1 (a free port, yielded) in a background thread until exit.
+    Every fake provider (SMS, payment gateways) runs this way."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    provider.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="fake-sms-provider", daemon=True)
+    # A short poll interval so shutdown() at teardown returns in milliseconds, not half a second.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, name=name, daemon=True
+    )
     thread.start()
     try:
-        yield provider
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def running_sms_provider() -> Iterator[FakeSMSProvider]:
+    """A started fake SMS provider, stopped on exit."""
+    provider = FakeSMSProvider()
+    with serving(_handler_for(provider), "fake-sms-provider") as port:
+        provider.port = port
+        yield provider

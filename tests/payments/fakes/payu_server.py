@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes import serving
 
 MERCHANT_KEY = "fAkEkY"
 MERCHANT_SALT = "fakeSaltValue0001"
@@ -264,14 +266,6 @@ def _handler_for(fake: FakePayU) -> type[BaseHTTPRequestHandler]:
 def running_fake_payu() -> Iterator[FakePayU]:
     """A started fake PayU postservice, stopped on exit."""
     fake = FakePayU()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-payu", daemon=True)
-    thread.start()
-    try:
+    with serving(_handler_for(fake), "fake-payu") as port:
+        fake.port = port
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

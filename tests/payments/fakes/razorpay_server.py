@@ -17,9 +17,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes import serving
 
 KEY_ID = "rzp_test_fakekey0001"
 KEY_SECRET = "fake_key_secret_0001"
@@ -297,14 +299,6 @@ def _handler_for(fake: FakeRazorpay) -> type[BaseHTTPRequestHandler]:
 def running_fake_razorpay() -> Iterator[FakeRazorpay]:
     """A started fake Razorpay API, stopped on exit."""
     fake = FakeRazorpay()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-razorpay", daemon=True)
-    thread.start()
-    try:
+    with serving(_handler_for(fake), "fake-razorpay") as port:
+        fake.port = port
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

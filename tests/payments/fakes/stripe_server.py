@@ -20,9 +20,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes import serving
 
 DEFAULT_API_KEY = "sk_test_fake_stripe_secret"
 
@@ -652,17 +654,6 @@ def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
 def running_fake_stripe(api_key: str = DEFAULT_API_KEY) -> Iterator[FakeStripe]:
     """A started fake Stripe API on 127.0.0.1 (a free port), stopped on exit."""
     fake = FakeStripe(api_key=api_key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    fake.port = server.server_address[1]
-    # A short poll interval so shutdown() at teardown returns in milliseconds, not half a second.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-stripe", daemon=True
-    )
-    thread.start()
-    try:
+    with serving(_handler_for(fake), "fake-stripe") as port:
+        fake.port = port
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
