@@ -17,7 +17,6 @@ from payments import error_codes, services
 from payments.models import (
     PAID_STATUSES,
     Coupon,
-    CouponRedemption,
     DoctorBalance,
     LedgerKind,
     Payment,
@@ -171,10 +170,7 @@ def quote_coupon(
     services.check_coupon(coupon, consultation, now)
     exhausted = coupon.max_uses is not None and coupon.uses >= coupon.max_uses
     if not exhausted and coupon.max_uses_per_user is not None:
-        used = CouponRedemption.objects.filter(
-            coupon=coupon, user_id=consultation.patient_id, released=False
-        ).count()
-        exhausted = used >= coupon.max_uses_per_user
+        exhausted = services.coupon_uses_by(coupon, consultation.patient_id) >= coupon.max_uses_per_user
     if exhausted:
         raise ServiceError(
             error_codes.COUPON_EXHAUSTED,

@@ -187,6 +187,11 @@ def check_coupon(coupon: Coupon, consultation: Consultation, now: datetime) -> N
         raise _coupon_invalid("This coupon is for doctors of another specialisation.", code)
 
 
+def coupon_uses_by(coupon: Coupon, patient_id: Any) -> int:
+    """Uses of ``coupon`` the patient holds (released ones, from cancelled payments, don't count)."""
+    return CouponRedemption.objects.filter(coupon=coupon, user_id=patient_id, released=False).count()
+
+
 def _redeem_coupon(code: str, consultation: Consultation, now: datetime) -> tuple[Coupon, int]:
     """Take one use of the coupon for the consultation's patient. The coupon row is locked, so
     when two patients race for its last use, one gets it and the other ``COUPON_EXHAUSTED``."""
@@ -194,14 +199,11 @@ def _redeem_coupon(code: str, consultation: Consultation, now: datetime) -> tupl
     if coupon is None:
         raise _coupon_invalid("No such coupon.", code)
     check_coupon(coupon, consultation, now)
-    if coupon.max_uses_per_user is not None:
-        used = CouponRedemption.objects.filter(
-            coupon=coupon, user_id=consultation.patient_id, released=False
-        ).count()
-        if used >= coupon.max_uses_per_user:
-            raise _error(
-                error_codes.COUPON_EXHAUSTED, "You have used this coupon already.", status=409, coupon=code
-            )
+    per_user = coupon.max_uses_per_user
+    if per_user is not None and coupon_uses_by(coupon, consultation.patient_id) >= per_user:
+        raise _error(
+            error_codes.COUPON_EXHAUSTED, "You have used this coupon already.", status=409, coupon=code
+        )
     # Conditional even under the lock: the count can never pass max_uses, whatever the database.
     taken = (
         Coupon.objects.filter(pk=coupon.pk)
