@@ -25,12 +25,12 @@ class MemoryPresence:
         self.rooms: dict[str, dict[str, Entry]] = {}
 
     async def put(self, room: str, channel: str, entry: Entry, *, last_seen: float | None = None) -> None:
-        self.rooms.setdefault(room, {})[channel] = {**entry, "last_seen": last_seen or time.time()}
+        await self.put_many([(room, channel, entry)], last_seen=last_seen)
 
-    async def put_many(self, items: list[tuple[str, str, Entry]]) -> None:
-        now = time.time()
+    async def put_many(self, items: list[tuple[str, str, Entry]], *, last_seen: float | None = None) -> None:
+        seen = last_seen or time.time()
         for room, channel, entry in items:
-            self.rooms.setdefault(room, {})[channel] = {**entry, "last_seen": now}
+            self.rooms.setdefault(room, {})[channel] = {**entry, "last_seen": seen}
 
     async def remove(self, room: str, channel: str) -> bool:
         return self.rooms.get(room, {}).pop(channel, None) is not None
@@ -64,16 +64,14 @@ class RedisPresence:
         return f"telehealth:presence:{room}"
 
     async def put(self, room: str, channel: str, entry: Entry, *, last_seen: float | None = None) -> None:
-        client = self._client()
-        key = self._key(room)
-        payload = json.dumps({**entry, "last_seen": last_seen or time.time()})
-        async with client.pipeline(transaction=False) as pipe:
-            await pipe.hset(key, channel, payload).expire(key, _ROOM_KEY_TTL).execute()
+        await self.put_many([(room, channel, entry)], last_seen=last_seen)
 
-    async def put_many(self, items: list[tuple[str, str, Entry]], *, batch: int = 500) -> None:
-        """Refresh many entries in few round trips (the sweeper's heartbeat for every socket)."""
+    async def put_many(
+        self, items: list[tuple[str, str, Entry]], *, last_seen: float | None = None, batch: int = 500
+    ) -> None:
+        """Write many entries in few round trips (the sweeper's heartbeat for every socket)."""
         client = self._client()
-        now = time.time()
+        now = last_seen or time.time()
         for start in range(0, len(items), batch):
             async with client.pipeline(transaction=False) as pipe:
                 for room, channel, entry in items[start : start + batch]:
