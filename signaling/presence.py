@@ -38,12 +38,16 @@ class MemoryPresence:
     async def entries(self, room: str) -> dict[str, Entry]:
         return dict(self.rooms.get(room, {}))
 
+    def entries_sync(self, room: str) -> dict[str, Entry]:
+        return dict(self.rooms.get(room, {}))
+
 
 class RedisPresence:
     def __init__(self, url: str) -> None:
         self.url = url
         # redis.asyncio clients belong to one event loop; tests run many loops.
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._sync_client = None
 
     def _client(self):
         import redis.asyncio as redis
@@ -85,6 +89,15 @@ class RedisPresence:
 
     async def entries(self, room: str) -> dict[str, Entry]:
         raw = await self._client().hgetall(self._key(room))
+        return {channel.decode(): json.loads(value) for channel, value in raw.items()}
+
+    def entries_sync(self, room: str) -> dict[str, Entry]:
+        """For synchronous callers (views, Celery tasks) that have no event loop to lend."""
+        if self._sync_client is None:
+            import redis
+
+            self._sync_client = redis.Redis.from_url(self.url, socket_connect_timeout=3, socket_timeout=5)
+        raw = self._sync_client.hgetall(self._key(room))
         return {channel.decode(): json.loads(value) for channel, value in raw.items()}
 
 

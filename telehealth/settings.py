@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "telehealth.api",
     "telehealth.audit",
     "telehealth.idempotency",
+    "telehealth.notifications",
     "signaling",
     "clinical",
     "payments",
