@@ -33,6 +33,9 @@ refunded               payment.succeeded, refunds      refused
 Duplicates: every event is stored first under (gateway, event_id), in the transaction that applies
 it; a second delivery, even a concurrent one, hits the unique constraint and changes nothing. An
 unexpected error rolls the event back with everything else, so the provider's retry is applied.
+The patient is notified (``telehealth.notifications.events``) when a charge succeeds and when a
+refund goes through, inside the transaction that records it: a duplicate changes nothing, so it
+notifies nobody, and a rolled-back event tells nobody either.
 
 Out of order: refund and dispute events about a payment that has not succeeded yet are kept with
 outcome ``deferred`` (as is a dispute's close before its opening) and replayed, in the order
@@ -95,6 +98,7 @@ from payments.models import (
 from telehealth.accounts.models import User
 from telehealth.api import error_codes as api_codes
 from telehealth.api.errors import ServiceError
+from telehealth.notifications import events as notifications
 
 logger = logging.getLogger("payments")
 
@@ -673,6 +677,8 @@ def _succeed(payment: Payment, *, provider_payment_id: str, now: datetime) -> No
     payment.receipt_number = _next_receipt_number(now)
     payment.save()
     _post(payment.doctor_id, payment.currency, LedgerKind.EARNING, share, payment=payment)
+    if payment.amount > 0:  # a coupon that covers the fee: nothing was charged to tell about
+        notifications.payment_succeeded(payment)
     if not confirmed:
         logger.warning("payment %s succeeded for a booking that is gone: refunding", payment.pk)
         if payment.amount > 0:
@@ -794,7 +800,7 @@ def _match_refund(payment: Payment, event: base.GatewayEvent) -> Refund | None:
 
 
 def _apply_refund(payment: Payment, refund: Refund) -> None:
-    """The refund went through: count it, and take the doctor's share of it back."""
+    """The refund went through: count it, take the doctor's share of it back, tell the patient."""
     before = payment.refunded_amount
     payment.refunded_amount = before + refund.amount
     status = S.REFUNDED if payment.refunded_amount == payment.amount else S.PARTIALLY_REFUNDED
@@ -814,6 +820,7 @@ def _apply_refund(payment: Payment, refund: Refund) -> None:
         payment=payment,
         refund=refund,
     )
+    notifications.payment_refunded(payment, refund)
 
 
 def _on_dispute_opened(payment: Payment, event: base.GatewayEvent, now: datetime) -> tuple[str, str]:

@@ -32,6 +32,7 @@ ERROR_CODE_DESCRIPTIONS: dict[str, str] = {
     protocol.FORBIDDEN: "Not allowed for your role, or not before the doctor admitted you.",
     protocol.TOO_LARGE: "The frame is larger than the size limit; nothing was done.",
     protocol.INVALID_STATE: "Not possible in the consultation's state; `details.state` is the state.",
+    protocol.NOT_FOUND: "Notifications socket: no such doctor, or not one you can see.",
     protocol.SERVER_ERROR: "The server failed to handle a valid frame; retrying may work.",
 }
 

@@ -9,15 +9,12 @@ arrivals wait in ``pending`` and gaps are filled from the database.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
@@ -27,11 +24,12 @@ from signaling import frames, protocol, services
 from signaling.auth import SUBPROTOCOL
 from signaling.heartbeat import get_sweeper
 from signaling.ice import ice_servers_for
-from signaling.layers import LocalDeliveryMixin
 from signaling.presence import get_presence, is_stale, participants
 from signaling.protocol import FrameError
-from signaling.ratelimit import TokenBucket, WindowCounter
+from signaling.ratelimit import TokenBucket
+from signaling.sockets import FrameSocket
 from signaling.storage import storage
+from telehealth.notifications.models import NotificationKind
 
 logger = logging.getLogger("telehealth.signaling")
 
@@ -40,15 +38,8 @@ GAP_FILL_DELAY_SECONDS = 0.25
 RELAYED_TYPES = ("offer", "answer", "ice_candidate", "ice_restart", "hangup", "media_state", "typing")
 
 
-class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale database connections on its shared thread before every handler:
-        # a thread hop per frame (about 0.7 ms of CPU). This consumer never touches the database
-        # on that thread: all database work goes through ``storage``, which does its own cleanup.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+class ConsultationConsumer(FrameSocket):
+    client_frames = protocol.CLIENT_FRAMES
 
     # --- Connection lifecycle ---------------------------------------------------------------------
 
@@ -85,13 +76,10 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
             else "joined"
         )
         self.media = {"audio": False, "video": False, "screen": False}
-        self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
         self.vitals_bucket = TokenBucket(settings.WS_VITALS_PER_SECOND, settings.WS_VITALS_PER_SECOND)
-        self.rejects = WindowCounter()
         self.seq_lock = asyncio.Lock()
         self.pending: dict[int, dict[str, Any]] = {}
         self.gap_task: asyncio.Task | None = None
-        self.last_frame_at = time.monotonic()
         self.presence = get_presence()
 
         await self.channel_layer.group_add(
@@ -109,7 +97,12 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
         self.connect_base = self.delivered_seq
         others = await self.presence.entries(self.room_id)
         await self._write_presence()
-        self.ready = True
+        self.start_frames()
+        # Before the first frame goes out: a client that saw its room frames sees the notification.
+        if self.status == "waiting":
+            await self._tell_if_absent(NotificationKind.PATIENT_WAITING, others)
+        elif self.role == "doctor":
+            await self._tell_if_absent(NotificationKind.DOCTOR_READY, others)
         logger.info("User %s entered room %s as %s (%s)", self.user.pk, self.room_id, self.role, self.status)
 
         await self._send(self._room_state_frame(current))
@@ -142,6 +135,9 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         await self._cleanup()
 
+    def describe(self) -> str:
+        return f"room {self.room_id}"
+
     async def _cleanup(self) -> None:
         if not getattr(self, "in_groups", False) or self.cleaned_up:
             return
@@ -161,78 +157,13 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
             logger.warning("Presence cleanup failed for room %s", self.room_id, exc_info=True)
         logger.info("User %s left room %s", self.user.pk, self.room_id)
 
-    async def _close(self, code: int) -> None:
-        await self._cleanup()
-        await self.close(code)
-
     # --- Incoming frames --------------------------------------------------------------------------
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not getattr(self, "ready", False) or self.cleaned_up:
-            return
-        self.last_frame_at = time.monotonic()
-        raw = text_data if text_data is not None else bytes_data or b""
-        size = (
-            len(raw)
-            if isinstance(raw, bytes) or len(raw) * 4 <= settings.WS_MAX_FRAME_BYTES
-            else len(raw.encode())
-        )
-        if size > settings.WS_ABUSE_FRAME_BYTES:
-            await self._close(protocol.CLOSE_TOO_BIG)
-            return
-        if not self.bucket.take():
-            await self._reject(
-                FrameError(
-                    protocol.RATE_LIMITED,
-                    "Too many frames.",
-                    {"retry_after_ms": self.bucket.retry_after_ms()},
-                )
-            )
-            return
-        if size > settings.WS_MAX_FRAME_BYTES:
-            await self._reject(
-                FrameError(protocol.TOO_LARGE, f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
-            )
-            return
-        if text_data is None:
-            await self._reject(
-                FrameError(protocol.INVALID_JSON, "Binary frames are not supported; send JSON text.")
-            )
-            return
-        try:
-            data = json.loads(text_data)
-        except ValueError:
-            await self._reject(FrameError(protocol.INVALID_JSON, "The frame is not valid JSON."))
-            return
-        try:
-            frame = protocol.parse_frame(data)
-            await getattr(self, f"on_{frame.type}")(frame)
-        except FrameError as error:
-            await self._reject(error)
-        except Exception:
-            logger.exception("Frame handler failed in room %s", self.room_id)
-            await self._send(
-                frames.error_frame(
-                    protocol.SERVER_ERROR,
-                    "The frame could not be handled.",
-                    frame_id=data.get("id") if isinstance(data, dict) else None,
-                )
-            )
-
-    async def _reject(self, error: FrameError) -> None:
-        await self._send(frames.error_frame(error.code, error.message, error.details, error.frame_id))
-        if self.rejects.hit() > settings.WS_ABUSE_REJECTS_PER_SECOND:
-            logger.warning("Closing abusive socket of user %s in room %s", self.user.pk, self.room_id)
-            await self._close(protocol.CLOSE_RATE_ABUSE)
 
     def _require(self, *, role: str | None = None, joined: bool = False, frame) -> None:
         if role and self.role != role:
             raise FrameError(protocol.FORBIDDEN, f"Only the {role} may send {frame.type}.", frame_id=frame.id)
         if joined and self.status != "joined":
             raise FrameError(protocol.FORBIDDEN, "Wait until the doctor admits you.", frame_id=frame.id)
-
-    async def on_ping(self, frame: protocol.PingFrame) -> None:
-        await self._send({"type": "pong", "id": frame.id, "ts": frames.now_iso()})
 
     async def on_resume(self, frame: protocol.ResumeFrame) -> None:
         self._require(joined=True, frame=frame)
@@ -304,6 +235,10 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
         stored, created = await storage(services.post_chat_message)(
             self.room_id, self.user, self.role, frame.id, frame.text, frame.attachment_id
         )
+        if created:
+            await self._broadcast_sequenced(stored)
+            # Before the ack, so a client that saw the ack sees any notification it caused.
+            await self._tell_if_absent(NotificationKind.CHAT_MESSAGE, seq=stored["seq"])
         await self._send(
             frames.ack_frame(
                 frame.id,
@@ -314,8 +249,6 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
                 duplicate=not created,
             )
         )
-        if created:
-            await self._broadcast_sequenced(stored)
 
     async def on_read(self, frame: protocol.ReadFrame) -> None:
         self._require(joined=True, frame=frame)
@@ -455,10 +388,6 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
             for channel, entry in entries.items()
         )
 
-    async def close_idle(self) -> None:
-        """Called by the sweeper when no frame, not even a ping, came within the idle timeout."""
-        await self._close(protocol.CLOSE_IDLE)
-
     async def prune_stale(self) -> None:
         """Remove this room's entries of sockets whose process died, announcing who left."""
         entries = await self.presence.entries(self.room_id)
@@ -477,6 +406,22 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
                     user = {k: entry[k] for k in ("user_id", "role", "name")}
                     frame = frames.presence_frame("leave", user, entry["status"], reason="timeout")
                     await self.channel_layer.group_send(self.group, {"type": "room.relay", "frame": frame})
+
+    # --- Notifications for the participant who is not here ---------------------------------------
+
+    async def _tell_if_absent(
+        self, kind: str, entries: dict[str, dict] | None = None, *, seq: int | None = None
+    ) -> None:
+        """Notify the other participant (socket or push) when they are not in the room."""
+        other = self.access.doctor_id if self.role == "patient" else self.access.patient_id
+        try:
+            if entries is None:
+                entries = await self.presence.entries(self.room_id)
+            if any(e["user_id"] == str(other) and not is_stale(e) for e in entries.values()):
+                return
+            await storage(services.notify_absent)(self.room_id, kind, recipient_id=str(other), seq=seq)
+        except Exception:  # a notification is a courtesy: never let it break the room
+            logger.warning("Could not notify the absent participant of room %s", self.room_id, exc_info=True)
 
     # --- Small helpers ----------------------------------------------------------------------------
 
@@ -524,6 +469,3 @@ class ConsultationConsumer(LocalDeliveryMixin, AsyncWebsocketConsumer):
             "heartbeat_seconds": settings.WS_HEARTBEAT_SECONDS,
             "idle_timeout_seconds": settings.WS_IDLE_TIMEOUT_SECONDS,
         }
-
-    async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))

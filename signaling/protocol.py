@@ -27,6 +27,7 @@ RATE_LIMITED = "RATE_LIMITED"
 FORBIDDEN = "FORBIDDEN"
 TOO_LARGE = "TOO_LARGE"
 INVALID_STATE = "INVALID_STATE"
+NOT_FOUND = "NOT_FOUND"
 SERVER_ERROR = "SERVER_ERROR"
 ERROR_CODES = [
     INVALID_JSON,
@@ -36,6 +37,7 @@ ERROR_CODES = [
     FORBIDDEN,
     TOO_LARGE,
     INVALID_STATE,
+    NOT_FOUND,
     SERVER_ERROR,
 ]
 
@@ -260,20 +262,22 @@ class FrameError(Exception):
         self.frame_id = frame_id
 
 
-def parse_frame(data: Any) -> ClientFrame:
-    """Validate a decoded JSON frame into its model, or raise ``FrameError``."""
+def parse_frame(data: Any, client_frames: dict[str, type[ClientFrame]] | None = None) -> ClientFrame:
+    """Validate a decoded JSON frame into its model (from the room's frames unless
+    ``client_frames`` says otherwise), or raise ``FrameError``."""
+    known = CLIENT_FRAMES if client_frames is None else client_frames
     if not isinstance(data, dict):
         raise FrameError(INVALID_JSON, "A frame is a JSON object.")
     raw_id = data.get("id")
     # Echo the client's id only when it is a well-formed one.
     frame_id = raw_id if isinstance(raw_id, str) and _CLIENT_ID_RE.match(raw_id) else None
     frame_type = data.get("type")
-    model = CLIENT_FRAMES.get(frame_type) if isinstance(frame_type, str) else None
+    model = known.get(frame_type) if isinstance(frame_type, str) else None
     if model is None:
         raise FrameError(
             UNKNOWN_TYPE,
             f"Unknown frame type {frame_type!r}.",
-            {"known_types": sorted(CLIENT_FRAMES)},
+            {"known_types": sorted(known)},
             frame_id,
         )
     try:

@@ -102,3 +102,31 @@ def log_after(consultation_id: str, after_seq: int, limit: int) -> list[dict[str
         frames.log_frame(row, roles)
         for row in clinical.room_log_after(consultation_id, after_seq, limit=limit)
     ]
+
+
+# --- Telling a participant who is not in the room ----------------------------------------------
+
+
+def notify_absent(consultation_id: str, kind: str, *, recipient_id: str, seq: int | None = None) -> bool:
+    """Notify the other participant, who is not in the room, that the doctor is ready, a patient
+    is waiting or a message came (unless an unread notification of that kind about this
+    consultation is already there). Returns whether a notification was stored."""
+    from telehealth.notifications import events
+    from telehealth.notifications import services as notifications
+    from telehealth.notifications.models import NotificationKind
+
+    if notifications.has_unread(recipient_id, kind, consultation_id):
+        return False
+    consultation = Consultation.objects.get(pk=consultation_id)
+    if kind == NotificationKind.DOCTOR_READY:
+        events.doctor_ready(consultation)
+    elif kind == NotificationKind.PATIENT_WAITING:
+        events.patient_waiting(consultation)
+    elif kind == NotificationKind.CHAT_MESSAGE:
+        roles = {str(consultation.patient_id): "doctor", str(consultation.doctor_id): "patient"}
+        events.chat_message(
+            consultation, recipient_id=recipient_id, seq=seq or 0, sender_role=roles[str(recipient_id)]
+        )
+    else:
+        raise ValueError(f"not a room notification: {kind}")
+    return True

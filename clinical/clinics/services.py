@@ -32,6 +32,7 @@ from clinical.models import (
 from telehealth.accounts.models import Role, User
 from telehealth.api import error_codes as api_codes
 from telehealth.api.errors import ServiceError
+from telehealth.notifications import events as notifications
 
 logger = logging.getLogger("clinical.clinics")
 
@@ -241,21 +242,32 @@ def adjust_stock(actor: User, item: InventoryItem, *, delta: int, reason: str) -
     """Add (delta > 0) or take (delta < 0) stock in one conditional UPDATE.
 
     The database does the arithmetic (``F``) and refuses a result below zero, so concurrent
-    adjustments never lose an update and never oversell.
+    adjustments never lose an update and never oversell. The adjustment that takes the stock from
+    above its threshold to at or below it tells the clinic's admins (once, not on every later one).
     """
     require_clinic_role(actor, item.clinic, INVENTORY_ROLES)
     query = InventoryItem.objects.filter(pk=item.pk)
     if delta < 0:
         query = query.filter(stock__gte=-delta)
-    if not query.update(stock=F("stock") + delta, updated_at=timezone.now()):
-        item.refresh_from_db(fields=["stock"])
-        raise ServiceError(
-            error_codes.INSUFFICIENT_STOCK,
-            f"Only {item.stock} {item.unit} in stock; cannot take {-delta}.",
-            status=409,
-            details={"stock": item.stock, "delta": delta},
-        )
-    item.refresh_from_db(fields=["stock", "updated_at"])
+    # One transaction: the UPDATE's row lock holds until commit, so the stock read back is this
+    # adjustment's result and ``stock - delta`` what it was just before.
+    with transaction.atomic():
+        if not query.update(stock=F("stock") + delta, updated_at=timezone.now()):
+            item.refresh_from_db(fields=["stock"])
+            raise ServiceError(
+                error_codes.INSUFFICIENT_STOCK,
+                f"Only {item.stock} {item.unit} in stock; cannot take {-delta}.",
+                status=409,
+                details={"stock": item.stock, "delta": delta},
+            )
+        item.refresh_from_db(fields=["stock", "low_stock_threshold", "updated_at"])
+        if item.stock <= item.low_stock_threshold < item.stock - delta:
+            admin_ids = list(
+                ClinicMember.objects.filter(clinic_id=item.clinic_id, role=ClinicRole.ADMIN).values_list(
+                    "user_id", flat=True
+                )
+            )
+            notifications.clinic_low_stock(item.clinic, item, admin_ids)
     logger.info(
         "inventory %s of clinic %s adjusted by %+d to %d by %s: %s",
         item.pk,

@@ -29,6 +29,10 @@ Cancellations and no-shows are announced through ``clinical.hooks`` after commit
 refund without clinical knowing about money. A no-show records who did not come
 (``no_show_party``): the doctor reporting one means the patient; staff may name either.
 
+Patient and doctor are notified of bookings, confirmations, moves and cancellations
+(``telehealth.notifications.events``) inside the transaction that makes the change: the
+notification rolls back with it and is delivered only after commit.
+
 Every state change goes through ``clinical.services.transition_consultation``, so the room log and
 the REST history hold the same numbered events; connected room clients hear about it after commit.
 """
@@ -71,6 +75,7 @@ from clinical.models import (
 from telehealth.accounts.models import Role, User
 from telehealth.api import error_codes as api_codes
 from telehealth.api.errors import ServiceError
+from telehealth.notifications import events as notifications
 
 logger = logging.getLogger("clinical.consultations")
 
@@ -193,7 +198,9 @@ def book_consultation(
         # A paid booking holds the slot but is confirmed only by its payment (payments app).
         state=S.PENDING_PAYMENT if profile.fee_amount > 0 else S.SCHEDULED,
     )
-    _insert_booking(consultation)
+    with transaction.atomic():
+        _insert_booking(consultation)
+        notifications.appointment_booked(consultation)
     logger.info("consultation %s booked by %s", consultation.pk, actor.pk)
     return consultation
 
@@ -365,8 +372,9 @@ def cancel_consultation(
     with transaction.atomic():
         event = _transition(consultation, S.CANCELLED, actor, expected_from)
         Consultation.objects.filter(pk=consultation.pk).update(cancellation_reason=reason, cancelled_by=actor)
+        consultation.refresh_from_db()
         _tell_voided(consultation, event, actor, now)
-    consultation.refresh_from_db()
+        notifications.appointment_cancelled(consultation, by=actor)
     logger.info("consultation %s cancelled by %s", consultation.pk, actor.pk)
     return consultation
 
@@ -374,13 +382,16 @@ def cancel_consultation(
 def confirm_paid_booking(consultation_id, *, actor: User | None = None) -> bool:
     """``pending_payment`` → ``scheduled``, for payments once the gateway confirmed the money.
     False (and no change) when the booking is no longer awaiting payment, e.g. cancelled meanwhile."""
-    try:
-        event = room.transition_consultation(
-            str(consultation_id), S.SCHEDULED, actor=actor, expected_from=frozenset({S.PENDING_PAYMENT})
-        )
-    except room.InvalidTransition:
-        return False
-    _announce_on_commit(Consultation.objects.get(pk=consultation_id), [event])
+    with transaction.atomic():
+        try:
+            event = room.transition_consultation(
+                str(consultation_id), S.SCHEDULED, actor=actor, expected_from=frozenset({S.PENDING_PAYMENT})
+            )
+        except room.InvalidTransition:
+            return False
+        consultation = Consultation.objects.get(pk=consultation_id)
+        _announce_on_commit(consultation, [event])
+        notifications.appointment_confirmed(consultation)
     logger.info("consultation %s paid and confirmed", consultation_id)
     return True
 
@@ -400,6 +411,7 @@ def cancel_unpaid_booking(consultation_id, *, reason: str, now: datetime | None 
         consultation = Consultation.objects.get(pk=consultation_id)
         _announce_on_commit(consultation, [event])
         _tell_voided(consultation, event, None, now)
+        notifications.appointment_cancelled(consultation, by=None)
     logger.info("unpaid consultation %s cancelled: %s", consultation_id, reason)
     return True
 
@@ -458,6 +470,7 @@ def reschedule_consultation(
     with transaction.atomic():
         _transition(consultation, S.RESCHEDULED, actor, CHANGEABLE_STATES)
         _insert_booking(replacement)
+        notifications.appointment_rescheduled(consultation, replacement)
     logger.info("consultation %s rescheduled to %s by %s", consultation.pk, replacement.pk, actor.pk)
     return replacement
 

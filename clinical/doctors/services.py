@@ -34,6 +34,7 @@ from clinical.models import (
 from telehealth.accounts.models import User
 from telehealth.api import error_codes as api_codes
 from telehealth.api.errors import ServiceError
+from telehealth.notifications import events as notifications
 
 logger = logging.getLogger("clinical.doctors")
 
@@ -144,9 +145,19 @@ def _move_verification(
     return locked
 
 
+def _decide(
+    profile: DoctorProfile, to_state: str, *, expected_from: frozenset[str], **changes: Any
+) -> DoctorProfile:
+    """An admin's decision: the move, and the doctor told about it after commit."""
+    with transaction.atomic():
+        decided = _move_verification(profile, to_state, expected_from=expected_from, **changes)
+        notifications.doctor_verification(decided)
+    return decided
+
+
 def verify_doctor(actor: User, profile: DoctorProfile) -> DoctorProfile:
     """An admin approves a pending profile: the doctor becomes listed and bookable."""
-    return _move_verification(
+    return _decide(
         profile,
         VerificationStatus.VERIFIED,
         expected_from=frozenset({VerificationStatus.PENDING}),
@@ -160,7 +171,7 @@ def reject_doctor(actor: User, profile: DoctorProfile, *, reason: str) -> Doctor
     """An admin refuses a pending profile, or revokes a verified one. The doctor sees the reason.
     ``verified_by``/``verified_at`` are cleared: no verification stands any more (who decided is
     in the audit log)."""
-    return _move_verification(
+    return _decide(
         profile,
         VerificationStatus.REJECTED,
         expected_from=frozenset({VerificationStatus.PENDING, VerificationStatus.VERIFIED}),

@@ -39,6 +39,7 @@ from clinical.prescriptions import interactions, selectors
 from telehealth.accounts.models import Role, User
 from telehealth.api import error_codes as api_codes
 from telehealth.api.errors import ServiceError
+from telehealth.notifications import events as notifications
 
 PRESCRIBABLE_STATES = frozenset({ConsultationState.IN_PROGRESS, ConsultationState.COMPLETED})
 OVERRIDE_REASON_MIN_LENGTH = 10
@@ -152,7 +153,8 @@ def issue_prescription(
     now: datetime | None = None,
 ) -> Prescription:
     """Check, then issue and lock the draft. Severe findings need ``override_reason``; it is stored
-    with the findings. Issuing a correction supersedes the version it corrects."""
+    with the findings. Issuing a correction supersedes the version it corrects. The patient is
+    notified after commit (ids only: no medication names leave in the notification)."""
     now = now or timezone.now()
     override_reason = override_reason.strip()
     with transaction.atomic():
@@ -197,6 +199,7 @@ def issue_prescription(
                 continue
         else:  # pragma: no cover - would take astronomically bad luck
             raise ServiceError(api_codes.CONFLICT, "Could not allocate a verification code.", status=409)
+        notifications.prescription_issued(locked)
     return locked
 
 

@@ -25,6 +25,15 @@ logger = logging.getLogger("telehealth.notifications")
 
 ONLINE, BUSY, OFFLINE = "online", "busy", "offline"
 _CACHE_TTL = 24 * 3600
+# The states a consultation enters when a doctor becomes busy (in_progress) or stops being busy.
+_BUSY_EDGES = frozenset(
+    {
+        ConsultationState.IN_PROGRESS,
+        ConsultationState.COMPLETED,
+        ConsultationState.CANCELLED,
+        ConsultationState.NO_SHOW,
+    }
+)
 
 
 def status_group(doctor_id: Any) -> str:
@@ -74,6 +83,8 @@ def _consultation_saved(
     sender, instance: Consultation, raw: bool = False, update_fields: frozenset[str] | None = None, **kwargs
 ) -> None:
     if raw or (update_fields is not None and "state" not in update_fields):
+        return
+    if instance.state not in _BUSY_EDGES:  # only entering or leaving in_progress changes it
         return
     doctor_id = instance.doctor_id
     transaction.on_commit(lambda: publish(doctor_id))

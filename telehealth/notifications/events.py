@@ -199,11 +199,19 @@ def payment_refunded(payment: Payment, refund: Refund) -> Notification | None:
     )
 
 
+_VERIFICATION_TITLES = {
+    "verified": "Your profile is verified",
+    "rejected": "Your verification was not approved",
+}
+
+
 def doctor_verification(profile: DoctorProfile) -> Notification | None:
+    """An admin's decision on the doctor's profile; the reason, if any, is on the profile."""
+    status = profile.verification_status
     return notify(
         profile.user_id,
         Kind.DOCTOR_VERIFICATION,
-        title=f"Verification {profile.verification_status}",
+        title=_VERIFICATION_TITLES.get(status, f"Verification {status}"),
         data={"doctor_id": str(profile.user_id), "status": profile.verification_status},
     )
 

@@ -127,7 +127,19 @@ def inbox_of(user: User):
 
 
 def unread_count(user: User) -> int:
-    return inbox_of(user).filter(read_at__isnull=True).count()
+    return unread_count_of(user.pk)
+
+
+def unread_count_of(user_id: Any) -> int:
+    return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+
+
+def has_unread(recipient_id: Any, kind: str, consultation_id: Any) -> bool:
+    """Is there an unread notification of this kind about this consultation? (One is enough:
+    fifty chat messages while the doctor is away make one "new message", not fifty pushes.)"""
+    return Notification.objects.filter(
+        recipient_id=recipient_id, kind=kind, read_at__isnull=True, data__consultation_id=str(consultation_id)
+    ).exists()
 
 
 def mark_read(user: User, notification_ids: Iterable[int]) -> int:

@@ -26,7 +26,7 @@ from signaling.server_frames import SERVER_EXAMPLES, SERVER_FRAMES, validate_ser
 ROOT = Path(settings.BASE_DIR)
 SPEC_SCHEMA = ROOT / "tests" / "data" / "asyncapi-3.0.0.json"
 PROTOCOL_MD = ROOT / "signaling" / "PROTOCOL.md"
-SENDING_SOURCES = [ROOT / "signaling" / name for name in ("consumers.py", "frames.py", "ice.py")]
+SENDING_SOURCES = [ROOT / "signaling" / name for name in ("consumers.py", "sockets.py", "frames.py", "ice.py")]
 
 
 @pytest.fixture(scope="module")
