@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 import phonenumbers
+from celery.schedules import crontab
 from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
@@ -174,6 +175,28 @@ CELERY_BEAT_SCHEDULE = {
     "expire-pending-payments": {"task": "payments.expire_pending_payments", "schedule": 300},
     # Refunds whose task was lost (broker down) are queued again.
     "requeue-stale-refunds": {"task": "payments.requeue_stale_refunds", "schedule": 600},
+    # Reminders and no-shows (clinical.schedule_jobs) every minute. Each is safe to run twice or
+    # late; a tick still queued after a minute is dropped, as the next one does the same work.
+    "send-appointment-reminders": {
+        "task": "clinical.send_appointment_reminders",
+        "schedule": 60,
+        "options": {"expires": 55},
+    },
+    "send-medication-reminders": {
+        "task": "clinical.send_medication_reminders",
+        "schedule": 60,
+        "options": {"expires": 55},
+    },
+    "detect-no-shows": {"task": "clinical.detect_no_shows", "schedule": 60, "options": {"expires": 55}},
+    # Housekeeping (times in UTC): finished OTP codes hourly, expired refresh tokens and sessions nightly.
+    "purge-expired-otps": {"task": "accounts.purge_expired_otps", "schedule": crontab(minute=20)},
+    "flush-expired-tokens": {"task": "accounts.flush_expired_tokens", "schedule": crontab(hour=2, minute=30)},
+    "clear-expired-sessions": {
+        "task": "accounts.clear_expired_sessions",
+        "schedule": crontab(hour=2, minute=40),
+    },
+    # Yesterday's figures (analytics.rollups), after the day's late consultations have ended.
+    "nightly-analytics-rollup": {"task": "analytics.nightly_rollup", "schedule": crontab(hour=1, minute=0)},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -207,6 +230,8 @@ DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=102
 DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024
 # Bookings may be cancelled or rescheduled up to this long before the start (staff: any time).
 BOOKING_CHANGE_CUTOFF_HOURS = env_int("BOOKING_CHANGE_CUTOFF_HOURS", 4, minimum=0)
+# A consultation not started this long after its start becomes a no-show (clinical.detect_no_shows).
+NO_SHOW_GRACE_MINUTES = env_int("NO_SHOW_GRACE_MINUTES", 15, minimum=1)
 
 # --- Payments -----------------------------------------------------------------------------------
 
@@ -243,6 +268,39 @@ PAYU_API_BASE = env_str("PAYU_API_BASE", "https://test.payu.in")
 # Where PayU sends the browser back after paying (surl/furl); the app relays the posted fields to verify/.
 PAYU_SUCCESS_URL = env_str("PAYU_SUCCESS_URL", "")
 PAYU_FAILURE_URL = env_str("PAYU_FAILURE_URL", "")
+
+# --- Push notifications -------------------------------------------------------------------------
+
+# console: every push is one log line (ids only). live: Android through FCM, iOS through APNs, web
+# through Web Push; each platform's settings below are checked when it is first pushed to.
+PUSH_BACKEND = env_choice("PUSH_BACKEND", "console", {"console", "live"})
+PUSH_BACKEND_CLASSES = {
+    "console": "telehealth.notifications.push.console.ConsoleBackend",
+    "fcm": "telehealth.notifications.push.fcm.FCMBackend",
+    "apns": "telehealth.notifications.push.apns.APNsBackend",
+    "webpush": "telehealth.notifications.push.webpush.WebPushBackend",
+}
+PUSH_TIMEOUT_SECONDS = env_int("PUSH_TIMEOUT_SECONDS", 10, minimum=1)
+# How long a provider keeps a push for an offline device (time-critical kinds: 15 minutes at most).
+PUSH_TTL_SECONDS = env_int("PUSH_TTL_SECONDS", 86_400, minimum=60)
+# FCM HTTP v1: the service-account JSON (inline, or the path of its file) and its project.
+FCM_CREDENTIALS = env_str("FCM_CREDENTIALS")
+FCM_PROJECT_ID = env_str("FCM_PROJECT_ID")  # empty: the credentials' project_id
+FCM_API_BASE = env_str("FCM_API_BASE", "https://fcm.googleapis.com")
+# APNs token auth: the .p8 key (PEM inline, or the path of its file), its key id, the team id,
+# and the app's bundle id as topic. Development builds: APNS_HOST=api.sandbox.push.apple.com.
+APNS_KEY_ID = env_str("APNS_KEY_ID")
+APNS_TEAM_ID = env_str("APNS_TEAM_ID")
+APNS_PRIVATE_KEY = env_str("APNS_PRIVATE_KEY")
+APNS_TOPIC = env_str("APNS_TOPIC")
+APNS_HOST = env_str("APNS_HOST", "api.push.apple.com")
+APNS_PORT = env_int("APNS_PORT", 443, minimum=1)
+APNS_CA_FILE = env_str("APNS_CA_FILE")  # empty: the system's CA certificates
+# Web Push (VAPID): the P-256 private key (PEM or base64url raw) and a contact for push services.
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
+VAPID_SUBJECT = env_str("VAPID_SUBJECT")
+# Accept http:// subscription endpoints on loopback (local push-service fakes); DEBUG also does.
+WEB_PUSH_ALLOW_INSECURE_ENDPOINTS = env_bool("WEB_PUSH_ALLOW_INSECURE_ENDPOINTS", False)
 
 # --- Security -----------------------------------------------------------------------------------
 
@@ -320,6 +378,8 @@ OTP_MAX_ATTEMPTS = env_int("OTP_MAX_ATTEMPTS", 5, minimum=1)
 OTP_RESEND_COOLDOWN_SECONDS = env_int("OTP_RESEND_COOLDOWN_SECONDS", 30, minimum=0)
 # Wrong codes per phone per hour across all codes and IPs before verification is locked.
 OTP_MAX_FAILURES_PER_HOUR = env_int("OTP_MAX_FAILURES_PER_HOUR", 15, minimum=1)
+# Used, expired and replaced codes are kept this long (support, abuse questions), then purged.
+OTP_RETENTION_HOURS = env_int("OTP_RETENTION_HOURS", 24, minimum=1)
 
 SMS_BACKENDS = {
     "console": "telehealth.accounts.sms.ConsoleSMSBackend",

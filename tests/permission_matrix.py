@@ -64,6 +64,7 @@ from clinical.prescriptions.selectors import format_code
 from payments.models import Coupon, Payment
 from telehealth.accounts.services import issue_tokens
 from telehealth.audit.models import AuditEntry
+from telehealth.notifications.services import DeviceRegistration, notify, register_device
 from tests.clinical.clinics.factories import (
     ClinicFactory,
     ClinicMemberFactory,
@@ -442,6 +443,11 @@ def build_world() -> World:
 
     payments = _payment_world(patient, doctor, done, at)
 
+    device = register_device(patient, DeviceRegistration(platform="ios", token="a" * 64))
+    notification = notify(
+        patient, "appointment_booked", title="Appointment booked", data={"consultation_id": str(done.pk)}
+    )
+
     audit_entry = AuditEntry.objects.create(
         actor=doctor, actor_role="doctor", subject=patient, action="read", resource="condition"
     )
@@ -476,6 +482,8 @@ def build_world() -> World:
         "rx.draft": draft.pk,
         "rx.code": prescribing_code(issued),
         "audit_entry": audit_entry.pk,
+        "n.a": notification.pk,
+        "device.a": device.token,
         "slot_day": future_day.isoformat(),
         **{name: obj.pk for name, obj in chart.items()},
         **payments,
@@ -1086,8 +1094,41 @@ def _account_rows() -> list[Row]:
     ]
 
 
+# --- Notifications -------------------------------------------------------------------------------
+
+
+def _notification_rows() -> list[Row]:
+    """Everyone has an inbox of their own; a notification is its recipient's only
+    (telehealth/notifications/views.py). Bulk actions take ids but touch only the caller's."""
+    return [
+        _row("GET", "/api/notifications/", AUTHENTICATED),
+        _row("GET", "/api/notifications/?unread=true", AUTHENTICATED, note="unread"),
+        _row("GET", "/api/notifications/{n.a}/", {PATIENT_A}),
+        _row("POST", "/api/notifications/{n.a}/read/", {PATIENT_A}),
+        _row(
+            "POST",
+            "/api/notifications/mark-read/",
+            AUTHENTICATED,
+            lambda world, actor: {"ids": [int(world.ids["n.a"])]},
+        ),
+        _row("POST", "/api/notifications/read-all/", AUTHENTICATED),
+        _row("GET", "/api/notifications/unread-count/", AUTHENTICATED),
+        # Devices: each caller's own. Registering is open to every account; removing A's token is
+        # A's alone (anyone else: 404, the token stays).
+        _row("GET", "/api/notifications/devices/", AUTHENTICATED),
+        _row(
+            "POST",
+            "/api/notifications/devices/",
+            AUTHENTICATED,
+            lambda world, actor: {"platform": "ios", "token": f"{ACTORS.index(actor):064x}"},
+        ),
+        _row("DELETE", "/api/notifications/devices/?token={device.a}", {PATIENT_A}),
+    ]
+
+
 MATRIX: list[Row] = [
     *_account_rows(),
+    *_notification_rows(),
     *_patient_rows(),
     *_consultation_rows(),
     *_prescription_rows(),

@@ -416,6 +416,29 @@ def cancel_unpaid_booking(consultation_id, *, reason: str, now: datetime | None 
     return True
 
 
+def record_system_no_show(
+    consultation_id, *, party: str, expected_from: frozenset[str], now: datetime | None = None
+) -> Consultation | None:
+    """A consultation nobody started in time becomes ``no_show`` by the system (no actor), with
+    ``party`` saying who did not come: the room hears it, payments applies its refund rule and
+    both sides are notified, all after commit. None if it is no longer in ``expected_from``.
+    Call inside the caller's transaction holding the row lock."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        try:
+            event = room.transition_consultation(
+                str(consultation_id), S.NO_SHOW, actor=None, expected_from=expected_from
+            )
+        except room.InvalidTransition:
+            return None
+        Consultation.objects.filter(pk=consultation_id).update(no_show_party=party)
+        consultation = Consultation.objects.get(pk=consultation_id)
+        _announce_on_commit(consultation, [event])
+        _tell_voided(consultation, event, None, now)
+        notifications.consultation_no_show(consultation)
+    return consultation
+
+
 def _tell_voided(
     consultation: Consultation, event: ConsultationEvent, actor: User | None, now: datetime
 ) -> None:

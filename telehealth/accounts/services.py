@@ -7,11 +7,13 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -260,3 +262,40 @@ def update_account(actor: User, user: User, **changes) -> User:
             BlacklistedToken.objects.get_or_create(token=outstanding)
     logger.info("Account %s updated by %s: %s", user.pk, actor.pk, sorted(changes))
     return user
+
+
+# --- Housekeeping (Celery beat) --------------------------------------------------------------------
+
+
+def purge_expired_otps(*, now: datetime | None = None) -> int:
+    """Delete login codes that expired, were used or were replaced more than
+    ``OTP_RETENTION_HOURS`` ago (kept that long to answer "I never got my code" and abuse
+    questions). A code that can still be used is never touched. Returns how many went."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.OTP_RETENTION_HOURS)
+    finished = Q(expires_at__lt=cutoff) | Q(consumed_at__lt=cutoff) | Q(invalidated_at__lt=cutoff)
+    deleted, _ = PhoneOTP.objects.filter(finished).delete()
+    if deleted:
+        logger.info("Purged %d finished OTP codes", deleted)
+    return deleted
+
+
+def flush_expired_tokens(*, now: datetime | None = None) -> int:
+    """simplejwt's ``flushexpiredtokens`` with a clock: drop outstanding refresh tokens past their
+    expiry, and their blacklist entries with them (an expired token is refused before the
+    blacklist is read, so the entry protects nothing any more). Returns how many tokens went."""
+    now = now or timezone.now()
+    _, per_model = OutstandingToken.objects.filter(expires_at__lte=now).delete()
+    flushed = per_model.get(OutstandingToken._meta.label, 0)
+    if flushed:
+        logger.info("Flushed %d expired refresh tokens", flushed)
+    return flushed
+
+
+def clear_expired_sessions() -> None:
+    """Django's ``clearsessions``: expired sessions (the admin's) leave the session store."""
+    engine = import_module(settings.SESSION_ENGINE)
+    try:
+        engine.SessionStore.clear_expired()
+    except NotImplementedError:  # stores that expire on their own (cache, signed cookies)
+        logger.info("Session engine %s expires sessions itself", settings.SESSION_ENGINE)

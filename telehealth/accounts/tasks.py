@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from telehealth.accounts.phone import mask_phone
 from telehealth.accounts.sms import SMSDeliveryError, get_sms_backend
@@ -23,3 +24,41 @@ def send_sms(phone: str, message: str) -> None:
     """Deliver one SMS through the configured backend; provider failures retry with backoff."""
     get_sms_backend().send(phone, message)
     logger.info("SMS handed to provider for %s", mask_phone(phone))
+
+
+# --- Housekeeping (beat) -----------------------------------------------------------------------------
+# Deletes of what is past its time: running one twice, or after a redelivery, deletes nothing more.
+# The bodies live in services, which imports this module (send_sms): imported on call.
+
+HOUSEKEEPING = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 10,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="accounts.purge_expired_otps", **HOUSEKEEPING)
+def purge_expired_otps() -> int:
+    """Login codes finished more than ``OTP_RETENTION_HOURS`` ago (beat: hourly)."""
+    from telehealth.accounts import services
+
+    return services.purge_expired_otps()
+
+
+@shared_task(name="accounts.flush_expired_tokens", **HOUSEKEEPING)
+def flush_expired_tokens() -> int:
+    """Expired refresh tokens and their blacklist entries (beat: daily)."""
+    from telehealth.accounts import services
+
+    return services.flush_expired_tokens()
+
+
+@shared_task(name="accounts.clear_expired_sessions", **HOUSEKEEPING)
+def clear_expired_sessions() -> None:
+    """Expired Django sessions (beat: daily)."""
+    from telehealth.accounts import services
+
+    services.clear_expired_sessions()
