@@ -26,7 +26,9 @@ from signaling.server_frames import SERVER_EXAMPLES, SERVER_FRAMES, validate_ser
 ROOT = Path(settings.BASE_DIR)
 SPEC_SCHEMA = ROOT / "tests" / "data" / "asyncapi-3.0.0.json"
 PROTOCOL_MD = ROOT / "signaling" / "PROTOCOL.md"
-SENDING_SOURCES = [ROOT / "signaling" / name for name in ("consumers.py", "sockets.py", "frames.py", "ice.py")]
+SENDING_SOURCES = [
+    ROOT / "signaling" / name for name in ("consumers.py", "sockets.py", "frames.py", "ice.py")
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +45,11 @@ def spec_validator() -> jsonschema.Draft7Validator:
     return validator_class(schema)
 
 
-def _messages(document: dict[str, Any], action: str) -> set[str]:
-    """Frame types of the messages of every ``action`` operation."""
+def _messages(document: dict[str, Any], action: str, channel: str = "consultationRoom") -> set[str]:
+    """Frame types of the messages of every ``action`` operation on ``channel``."""
     names = set()
     for operation in document["operations"].values():
-        if operation["action"] != action:
+        if operation["action"] != action or operation["channel"] != {"$ref": f"#/channels/{channel}"}:
             continue
         for ref in operation["messages"]:
             names.add(_resolve(document, ref["$ref"])["name"])
@@ -142,10 +144,13 @@ def test_the_validator_is_not_vacuous(document, spec_validator):
 def test_every_reference_resolves_and_operations_use_channel_messages(document):
     for ref in _refs(document):
         _resolve(document, ref)
-    channel = document["channels"]["consultationRoom"]
-    channel_refs = {f"#/channels/consultationRoom/messages/{key}" for key in channel["messages"]}
+    assert set(document["channels"]) == {"consultationRoom", "notifications"}
     for name, operation in document["operations"].items():
-        assert operation["channel"] == {"$ref": "#/channels/consultationRoom"}, name
+        channel_name = "notifications" if name.startswith("notify_") else "consultationRoom"
+        channel = document["channels"][channel_name]
+        channel_refs = {f"#/channels/{channel_name}/messages/{key}" for key in channel["messages"]}
+        assert operation["channel"] == {"$ref": f"#/channels/{channel_name}"}, name
+        assert operation.get("reply", {}).get("channel", operation["channel"]) == operation["channel"], name
         used = [ref["$ref"] for ref in operation["messages"] + operation.get("reply", {}).get("messages", [])]
         assert set(used) <= channel_refs, name
     payloads = [message["payload"] for message in document["components"]["messages"].values()]
@@ -157,7 +162,10 @@ def test_document_shape(document):
     channel = document["channels"]["consultationRoom"]
     assert channel["address"] == "/ws/consultations/{consultationId}/"
     assert set(channel["parameters"]) == {"consultationId"}
-    actions = [operation["action"] for operation in document["operations"].values()]
+    room = {"$ref": "#/channels/consultationRoom"}
+    actions = [
+        operation["action"] for operation in document["operations"].values() if operation["channel"] == room
+    ]
     assert actions.count("receive") == len(protocol.CLIENT_FRAMES)
     assert actions.count("send") == len(SERVER_FRAMES)
     assert "action: receive" in document["info"]["description"]
