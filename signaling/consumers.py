@@ -21,7 +21,6 @@ from django.utils import timezone
 from clinical.models import ConsultationState
 from clinical.services import InvalidTransition, RoomAccessError, check_room_access
 from signaling import frames, protocol, services
-from signaling.auth import SUBPROTOCOL
 from signaling.heartbeat import get_sweeper
 from signaling.ice import ice_servers_for
 from signaling.presence import get_presence, is_stale, participants
@@ -44,14 +43,7 @@ class ConsultationConsumer(FrameSocket):
     # --- Connection lifecycle ---------------------------------------------------------------------
 
     async def connect(self) -> None:
-        self.ready = False
-        self.in_groups = False
-        self.cleaned_up = False
-        offered = self.scope.get("subprotocols") or []
-        await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        self.user = self.scope.get("user")
-        if self.user is None:
-            await self.close(protocol.CLOSE_UNAUTHENTICATED)
+        if not await self.accept_user():
             return
         room_id = self.scope["url_route"]["kwargs"]["consultation_id"]
         try:

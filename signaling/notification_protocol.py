@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from signaling.protocol import ClientFrame, PingFrame
+from signaling.protocol import ClientFrame, PingFrame, frames_by_type
 
 MAX_MARK_READ = 500
 MAX_STATUS_SUBSCRIPTIONS = 50
@@ -47,13 +47,12 @@ class UnsubscribeDoctorStatusFrame(ClientFrame):
     doctor_id: UUID
 
 
-CLIENT_FRAMES: dict[str, type[ClientFrame]] = {
-    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
-    for model in [
+CLIENT_FRAMES: dict[str, type[ClientFrame]] = frames_by_type(
+    [
         PingFrame,
         NotificationResumeFrame,
         MarkReadFrame,
         SubscribeDoctorStatusFrame,
         UnsubscribeDoctorStatusFrame,
     ]
-}
+)

@@ -24,7 +24,6 @@ from django.http import Http404
 from clinical.doctors.selectors import get_doctor_for
 from signaling import frames, protocol
 from signaling import notification_protocol as np
-from signaling.auth import SUBPROTOCOL
 from signaling.heartbeat import get_sweeper
 from signaling.presence import get_presence, is_stale
 from signaling.protocol import FrameError
@@ -54,14 +53,7 @@ class NotificationConsumer(FrameSocket):
     client_frames = np.CLIENT_FRAMES
 
     async def connect(self) -> None:
-        self.ready = False
-        self.in_groups = False
-        self.cleaned_up = False
-        offered = self.scope.get("subprotocols") or []
-        await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        self.user = self.scope.get("user")
-        if self.user is None:
-            await self.close(protocol.CLOSE_UNAUTHENTICATED)
+        if not await self.accept_user():
             return
         self.role = self.user.role
         self.group = services.user_group(self.user.pk)

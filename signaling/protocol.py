@@ -230,9 +230,16 @@ class VitalsFrame(ClientFrame):
     readings: list[VitalReading] = Field(min_length=1, max_length=20)
 
 
-CLIENT_FRAMES: dict[str, type[ClientFrame]] = {
-    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
-    for model in [
+def frames_by_type(models: list[type[ClientFrame]]) -> dict[str, type[ClientFrame]]:
+    """``{"ping": PingFrame, ...}``: each model under the literal of its ``type`` field."""
+    return {
+        model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+        for model in models
+    }
+
+
+CLIENT_FRAMES: dict[str, type[ClientFrame]] = frames_by_type(
+    [
         PingFrame,
         ResumeFrame,
         AdmitFrame,
@@ -248,7 +255,7 @@ CLIENT_FRAMES: dict[str, type[ClientFrame]] = {
         ReadFrame,
         VitalsFrame,
     ]
-}
+)
 
 
 class FrameError(Exception):

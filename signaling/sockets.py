@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from signaling import frames, protocol
+from signaling.auth import SUBPROTOCOL
 from signaling.layers import LocalDeliveryMixin
 from signaling.protocol import ClientFrame, FrameError
 from signaling.ratelimit import TokenBucket, WindowCounter
@@ -34,6 +35,20 @@ class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def accept_user(self) -> bool:
+        """Accept the handshake (choosing our subprotocol when offered) and take the user the auth
+        middleware found; without one, close with 4401 and return False."""
+        self.ready = False
+        self.in_groups = False
+        self.cleaned_up = False
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        self.user = self.scope.get("user")
+        if self.user is None:
+            await self.close(protocol.CLOSE_UNAUTHENTICATED)
+            return False
+        return True
 
     def start_frames(self) -> None:
         """Call when the socket is ready for frames (after authentication and set-up)."""

@@ -1,5 +1,6 @@
-"""Notification-socket clients (``WebsocketCommunicator`` against the real ASGI app) and the users
-who receive notifications."""
+"""Notification-socket clients (``WebsocketCommunicator`` against the real ASGI app), and ``doctor``
+as a verified doctor with a profile (patients can follow their status). The rest of the cast comes
+from ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 
 from asgi import application
 from telehealth.accounts.services import issue_tokens
-from tests.factories import DoctorProfileFactory, UserFactory
+from tests.factories import DoctorProfileFactory
 from tests.ws_clients import RoomClient
 
 
@@ -26,17 +27,7 @@ def fresh_channel_layer():
 
 
 @pytest.fixture
-def patient(transactional_db):
-    return UserFactory(role="patient", first_name="Alice")
-
-
-@pytest.fixture
-def other_patient(transactional_db):
-    return UserFactory(role="patient", first_name="Bob")
-
-
-@pytest.fixture
-def doctor_profile(transactional_db):
+def doctor_profile(db):
     return DoctorProfileFactory(user__first_name="Dana")
 
 

@@ -67,18 +67,7 @@ def assert_no_clinical_content() -> None:
             assert word.lower() not in text, (word, notification.kind, text)
 
 
-# The shared cast again, in the test's transaction: this folder's conftest makes them for socket
-# tests in a transactional database, where on-commit callbacks run at once and could not be caught.
-@pytest.fixture
-def patient(db):
-    return UserFactory(role="patient", first_name="Alice")
-
-
-@pytest.fixture
-def other_patient(db):
-    return UserFactory(role="patient", first_name="Bob")
-
-
+# A plain doctor account (this folder's conftest gives ``doctor`` a profile; these tests make their own).
 @pytest.fixture
 def doctor(db):
     return UserFactory(role="doctor", first_name="Dana")
