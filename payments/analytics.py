@@ -14,14 +14,22 @@ labelled with its first day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
+from django.db.models.functions import Coalesce
 
+from analytics.periods import (  # noqa: F401  (re-exported for the payments views)
+    MAX_PERIODS,
+    TRUNCATE,
+    Window,
+    count_periods,
+    next_period,
+    period_start,
+    rate,
+)
 from payments.models import (
     PAID_STATUSES,
     CouponRedemption,
@@ -31,61 +39,6 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
-
-TRUNCATE = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
-# The most periods one answer may hold: a year of days, five years of weeks, ten years of months.
-MAX_PERIODS = {"day": 366, "week": 262, "month": 120}
-RATE_DIGITS = 4
-
-
-@dataclass(frozen=True)
-class Window:
-    start: date  # first day, inclusive
-    end: date  # last day, inclusive
-    zone: ZoneInfo
-    granularity: str  # "day" | "week" | "month"
-
-    @property
-    def start_utc(self) -> datetime:
-        return datetime.combine(self.start, time.min, tzinfo=self.zone).astimezone(UTC)
-
-    @property
-    def end_utc(self) -> datetime:
-        """Exclusive: local midnight after the last day."""
-        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=self.zone).astimezone(UTC)
-
-    def periods(self) -> list[date]:
-        """The first day of every period that overlaps the window, in order."""
-        first = period_start(self.start, self.granularity)
-        out = []
-        current = first
-        while current <= self.end:
-            out.append(current)
-            current = next_period(current, self.granularity)
-        return out
-
-
-def period_start(day: date, granularity: str) -> date:
-    if granularity == "week":
-        return day - timedelta(days=day.weekday())
-    if granularity == "month":
-        return day.replace(day=1)
-    return day
-
-
-def next_period(start: date, granularity: str) -> date:
-    if granularity == "week":
-        return start + timedelta(days=7)
-    if granularity == "month":
-        return date(start.year + start.month // 12, start.month % 12 + 1, 1)
-    return start + timedelta(days=1)
-
-
-def count_periods(start: date, end: date, granularity: str) -> int:
-    first, last = period_start(start, granularity), period_start(end, granularity)
-    if granularity == "month":
-        return (last.year - first.year) * 12 + last.month - first.month + 1
-    return (last - first).days // (7 if granularity == "week" else 1) + 1
 
 
 def paid_in(window: Window, currency: str | None = None) -> QuerySet[Payment]:
@@ -102,10 +55,6 @@ def _money_sums() -> dict[str, Any]:
         "gross": Coalesce(Sum("amount"), Value(0)),
         "refunded": Coalesce(Sum("refunded_amount"), Value(0)),
     }
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, RATE_DIGITS) if whole else 0.0
 
 
 def _local_day(value: datetime | date, zone: ZoneInfo) -> date:
@@ -193,8 +142,8 @@ def revenue_report(window: Window, *, currency: str | None = None, limit: int = 
                     "count": refund_row["count"],
                     "amount": money(refund_row["total"]),
                     "refunded_payments": total["refunded_payments"],
-                    "refund_rate": _rate(total["refunded_payments"], payments),
-                    "refunded_share": _rate(total["refunded"], gross),
+                    "refund_rate": rate(total["refunded_payments"], payments),
+                    "refunded_share": rate(total["refunded"], gross),
                 },
                 "disputes": {
                     "count": dispute_row["count"],
@@ -203,7 +152,7 @@ def revenue_report(window: Window, *, currency: str | None = None, limit: int = 
                     "lost": dispute_row["lost"],
                     "lost_amount": money(dispute_row["lost_total"]),
                     "disputed_payments": total["disputed_payments"],
-                    "dispute_rate": _rate(total["disputed_payments"], payments),
+                    "dispute_rate": rate(total["disputed_payments"], payments),
                 },
                 "series": [
                     _figures(period.isoformat(), series.get((code, period)), money)
@@ -280,7 +229,7 @@ def _coupons(
     )
     return {
         "payments_with_coupon": coupon_payments,
-        "usage_rate": _rate(coupon_payments, payments),
+        "usage_rate": rate(coupon_payments, payments),
         "top": [
             {
                 "code": row["coupon__code"],

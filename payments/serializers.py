@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from analytics.params import WindowQuerySerializer
 from clinical.consultations.serializers import AwareDateTimeField, UserRefSerializer
 from clinical.models import Clinic, Consultation, Specialisation
 from payments import analytics, selectors, services
@@ -427,31 +427,11 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 # --- Analytics -------------------------------------------------------------------------------------
 
 
-class AnalyticsQuerySerializer(serializers.Serializer):
-    granularity = serializers.ChoiceField(choices=list(analytics.TRUNCATE), default="day")
-    # ``from`` is a Python keyword: declared below under its real name.
-    to = serializers.DateField(required=False, help_text="Last day, included (default: today).")
-    tz = serializers.CharField(
-        required=False,
-        max_length=64,
-        help_text="IANA time zone the dates and periods are in (default: your profile's time zone).",
-    )
+class AnalyticsQuerySerializer(WindowQuerySerializer):
     currency = serializers.CharField(required=False, max_length=3, help_text="Only this currency.")
     limit = serializers.IntegerField(
         required=False, default=20, min_value=1, max_value=100, help_text="Rows in by_doctor and top coupons."
     )
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        fields["from"] = serializers.DateField(
-            required=False, help_text="First day, included (default: 29 days before `to`)."
-        )
-        return fields
-
-    def validate_tz(self, value: str) -> str:
-        if value not in zoneinfo.available_timezones():
-            raise serializers.ValidationError("An IANA time zone such as Asia/Kolkata or UTC.")
-        return value
 
     def validate_currency(self, value: str) -> str:
         return _currency(value)

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
@@ -45,6 +43,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
+from analytics.params import window_from_query
 from clinical.consultations.selectors import patient_of
 from payments import analytics, api_error_codes, error_codes, filters, selectors, services
 from payments import serializers as s
@@ -688,25 +687,9 @@ class AnalyticsView(APIView):
         query = s.AnalyticsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        zone = ZoneInfo(data.get("tz") or _profile_zone(request.user))
-        end = data.get("to") or timezone.now().astimezone(zone).date()
-        start = data.get("from") or end - timedelta(days=29)
-        granularity = data["granularity"]
-        if start > end:
-            raise exceptions.ValidationError({"from": ["Must not be after `to`."]})
-        if analytics.count_periods(start, end, granularity) > analytics.MAX_PERIODS[granularity]:
-            limit = analytics.MAX_PERIODS[granularity]
-            raise exceptions.ValidationError({"from": [f"At most {limit} periods of a {granularity}."]})
-        window = analytics.Window(start=start, end=end, zone=zone, granularity=granularity)
+        window = window_from_query(request.user, data)
         report = analytics.revenue_report(window, currency=data.get("currency"), limit=data["limit"])
         return ok(s.AnalyticsSerializer(report).data)
-
-
-def _profile_zone(user: User) -> str:
-    try:
-        return ZoneInfo(user.timezone).key if user.timezone else "UTC"
-    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        return "UTC"
 
 
 # --- Webhooks --------------------------------------------------------------------------------------

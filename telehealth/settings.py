@@ -269,6 +269,10 @@ PAYU_API_BASE = env_str("PAYU_API_BASE", "https://test.payu.in")
 PAYU_SUCCESS_URL = env_str("PAYU_SUCCESS_URL", "")
 PAYU_FAILURE_URL = env_str("PAYU_FAILURE_URL", "")
 
+# --- Analytics ---------------------------------------------------------------------------------
+# Heavy figures are cached this long (and dropped on any relevant write); 0 turns caching off.
+ANALYTICS_CACHE_SECONDS = env_int("ANALYTICS_CACHE_SECONDS", 60, minimum=0)
+
 # --- Push notifications -------------------------------------------------------------------------
 
 # console: every push is one log line (ids only). live: Android through FCM, iOS through APNs, web
