@@ -62,10 +62,20 @@ def connect_signals() -> None:
 
     from clinical.models import Clinic, Consultation, DoctorProfile, PatientProfile
     from clinical.models.doctors import Review
-    from payments.models import Payment, Refund
+    from payments.models import Payment, PayoutLedgerEntry, Refund
     from telehealth.accounts.models import User
 
-    for model in (User, Consultation, DoctorProfile, PatientProfile, Review, Clinic, Payment, Refund):
+    for model in (
+        User,
+        Consultation,
+        DoctorProfile,
+        PatientProfile,
+        Review,
+        Clinic,
+        Payment,
+        Refund,
+        PayoutLedgerEntry,
+    ):
         uid = f"analytics.cache.{model._meta.label}"
         post_save.connect(invalidate_on_commit, sender=model, dispatch_uid=f"{uid}.save")
         post_delete.connect(invalidate_on_commit, sender=model, dispatch_uid=f"{uid}.delete")

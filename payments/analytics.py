@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from analytics.periods import (  # noqa: F401  (re-exported for the payments views)
@@ -35,7 +35,9 @@ from payments.models import (
     CouponRedemption,
     Dispute,
     DisputeStatus,
+    LedgerKind,
     Payment,
+    PayoutLedgerEntry,
     Refund,
     RefundStatus,
 )
@@ -239,3 +241,33 @@ def _coupons(
             for row in rows
         ],
     }
+
+
+# --- Shared with the analytics endpoints (analytics.money) -----------------------------------------
+
+
+def doctor_share_kept() -> Coalesce:
+    """Per payment (an expression over a Payment queryset): the part of it the doctor keeps, from
+    the payout ledger: the payment's earning plus its refund reversals. Dispute holds are left out:
+    they are provisional. What the platform keeps of a payment is its net minus this."""
+    entries = (
+        PayoutLedgerEntry.objects.filter(
+            payment=OuterRef("pk"), kind__in=[LedgerKind.EARNING, LedgerKind.REFUND_REVERSAL]
+        )
+        .order_by()
+        .values("payment")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return Coalesce(Subquery(entries), Value(0))
+
+
+def revenue_sums() -> dict[str, Any]:
+    """The revenue report's sums (``payments``, ``gross``, ``refunded``) plus ``doctor_share``, the
+    sum of ``doctor_share_kept``."""
+    return {**_money_sums(), "doctor_share": Coalesce(Sum(doctor_share_kept()), Value(0))}
+
+
+def local_day(value: datetime | date, zone: ZoneInfo) -> date:
+    """A truncated period as the database returns it, as the local date it starts on."""
+    return _local_day(value, zone)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dj_database_url
 import phonenumbers
@@ -272,6 +273,13 @@ PAYU_FAILURE_URL = env_str("PAYU_FAILURE_URL", "")
 # --- Analytics ---------------------------------------------------------------------------------
 # Heavy figures are cached this long (and dropped on any relevant write); 0 turns caching off.
 ANALYTICS_CACHE_SECONDS = env_int("ANALYTICS_CACHE_SECONDS", 60, minimum=0)
+# Time zones whose local days are rolled up every night (staff accounts' own zones are added).
+ANALYTICS_TIME_ZONES = env_list("ANALYTICS_TIME_ZONES", ["UTC"])
+for _zone in ANALYTICS_TIME_ZONES:
+    try:
+        ZoneInfo(_zone)
+    except (ValueError, KeyError) as _error:  # ZoneInfoNotFoundError is a KeyError
+        raise ImproperlyConfigured(f"ANALYTICS_TIME_ZONES: unknown time zone {_zone!r}") from _error
 
 # --- Push notifications -------------------------------------------------------------------------
 
@@ -474,6 +482,8 @@ SPECTACULAR_SETTINGS = {
         "VitalKindEnum": "clinical.models.VitalKind",
         "ExceptionKindEnum": "clinical.models.ExceptionKind",
         "ClinicRoleEnum": "clinical.models.ClinicRole",
+        # Analytics windows (analytics.periods): day, week or month.
+        "GranularityEnum": "analytics.periods.TRUNCATE",
     },
 }
 

@@ -21,6 +21,7 @@ api_patterns = [
     path("audit/", include("telehealth.audit.urls")),
     path("payments/", include("payments.urls")),
     path("notifications/", include("telehealth.notifications.urls")),
+    path("analytics/", include("analytics.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

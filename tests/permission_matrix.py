@@ -39,6 +39,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from analytics.models import ReportDefinition, ReportRun
+from analytics.reports.specs import spec_of
 from clinical.documents import store_document
 from clinical.models import (
     Allergy,
@@ -443,6 +445,17 @@ def build_world() -> World:
 
     payments = _payment_world(patient, doctor, done, at)
 
+    report = ReportDefinition.objects.create(owner=admin, name="Matrix visits", metric="consultations")
+    report_run = ReportRun.objects.create(
+        definition=report,
+        requested_by=admin,
+        spec=spec_of(report),
+        date_from=now.date() - timedelta(days=29),
+        date_to=now.date(),
+        status="done",
+        columns=["consultations"],
+        rows=[[0]],
+    )
     device = register_device(patient, DeviceRegistration(platform="ios", token="a" * 64))
     notification = notify(
         patient, "appointment_booked", title="Appointment booked", data={"consultation_id": str(done.pk)}
@@ -484,6 +497,8 @@ def build_world() -> World:
         "audit_entry": audit_entry.pk,
         "n.a": notification.pk,
         "device.a": device.token,
+        "report": report.pk,
+        "report_run": report_run.pk,
         "slot_day": future_day.isoformat(),
         **{name: obj.pk for name, obj in chart.items()},
         **payments,
@@ -1126,8 +1141,41 @@ def _notification_rows() -> list[Row]:
     ]
 
 
+# --- Analytics -----------------------------------------------------------------------------------
+
+
+def _analytics_rows() -> list[Row]:
+    """Staff figures (analytics/views/); a doctor reads their own performance only. Report
+    definitions are the staff team's: any admin reads and runs them, the owner (here ``admin``) or
+    a superadmin changes them."""
+    editors = {ADMIN, SUPERADMIN}
+    return [
+        _row("GET", "/api/analytics/dashboard/", STAFF),
+        _row("GET", "/api/analytics/user-growth/", STAFF),
+        _row("GET", "/api/analytics/consultations/", STAFF),
+        _row("GET", "/api/analytics/revenue/", STAFF),
+        _row("GET", "/api/analytics/geography/", STAFF),
+        _row("GET", "/api/analytics/doctors/performance/", STAFF | DOCTORS),  # a doctor: their own row
+        _row("GET", "/api/analytics/doctors/performance/?doctor={doctor}", STAFF | {DOCTOR_OF_A}, note="one"),
+        _row("GET", "/api/analytics/reports/", STAFF),
+        _row("POST", "/api/analytics/reports/", STAFF, {"name": "Visits", "metric": "consultations"}),
+        _row("GET", "/api/analytics/reports/metrics/", STAFF),
+        _row("GET", "/api/analytics/reports/{report}/", STAFF),
+        _row("PATCH", "/api/analytics/reports/{report}/", editors, {"name": "Renamed"}),
+        _row("DELETE", "/api/analytics/reports/{report}/", editors),
+        _row("POST", "/api/analytics/reports/{report}/run/", STAFF),
+        _row("GET", "/api/analytics/reports/{report}/runs/", STAFF),
+        _row("GET", "/api/analytics/report-runs/{report_run}/", STAFF),
+        _row("GET", "/api/analytics/report-runs/{report_run}/download/?format=csv", STAFF),
+        _row("GET", "/api/analytics/export/consultations/", STAFF),
+        _row("GET", "/api/analytics/export/payments/", STAFF),
+        _row("GET", "/api/analytics/export/users/", STAFF),
+    ]
+
+
 MATRIX: list[Row] = [
     *_account_rows(),
+    *_analytics_rows(),
     *_notification_rows(),
     *_patient_rows(),
     *_consultation_rows(),

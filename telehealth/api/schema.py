@@ -12,6 +12,7 @@ _ERROR_CODE_MODULES = [
     "clinical.error_codes",
     "payments.error_codes",
     "payments.api_error_codes",
+    "analytics.reports.error_codes",
 ]
 
 

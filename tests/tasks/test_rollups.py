@@ -1,5 +1,5 @@
-"""Nightly roll-ups: a UTC day's figures equal an independent computation, and rolling a day up
-again replaces them."""
+"""Nightly roll-ups: a day's figures, in UTC or in another reporting time zone, equal an independent
+computation, and rolling a day up again replaces them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import random
 import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from analytics import rollups, tasks
 from analytics.models import DailyRollup
@@ -27,12 +29,17 @@ START = datetime(2030, 2, 1, tzinfo=UTC)
 END = START + timedelta(days=1)
 
 
-def stored(day: date = DAY) -> dict[tuple[str, str], int]:
-    return {(r.metric, r.dimension): r.value for r in DailyRollup.objects.filter(day=day)}
+KOLKATA = ZoneInfo("Asia/Kolkata")
+# 1 Feb in Kolkata: 31 Jan 18:30 UTC to 1 Feb 18:30 UTC.
+KOLKATA_START = datetime(2030, 1, 31, 18, 30, tzinfo=UTC)
+
+
+def stored(day: date = DAY, zone: str = "UTC") -> dict[tuple[str, str], int]:
+    return {(r.metric, r.dimension): r.value for r in DailyRollup.objects.filter(day=day, time_zone=zone)}
 
 
 def money_rows(figures: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
-    counts = {"consultations_by_state", "consultations_by_type", "signups_by_role"}
+    counts = {"consultations_by_state", "consultations_by_type", "signups_by_role", "active_users_by_role"}
     return {key: value for key, value in figures.items() if key[0] not in counts}
 
 
@@ -41,8 +48,9 @@ def money_rows(figures: dict[tuple[str, str], int]) -> dict[tuple[str, str], int
 
 def moment(rng: random.Random) -> datetime:
     """Somewhere from the day before DAY to the day after, often right at a midnight."""
-    if rng.random() < 0.2:
-        return rng.choice([START - timedelta(microseconds=1), START, END - timedelta(microseconds=1), END])
+    if rng.random() < 0.3:
+        edges = [START, END, KOLKATA_START, KOLKATA_START + timedelta(days=1)]
+        return rng.choice(edges) - timedelta(microseconds=rng.choice([0, 1]))
     return START - timedelta(days=1) + timedelta(seconds=rng.randrange(3 * 86_400))
 
 
@@ -96,7 +104,12 @@ def make_payment(rng: random.Random, patient, doctor) -> None:
 def month(patient, doctor):
     rng = random.Random(20300201)
     for _ in range(40):
-        UserFactory(role=rng.choice(Role.values), date_joined=moment(rng))
+        user = UserFactory(role=rng.choice(Role.values), date_joined=moment(rng))
+        for _ in range(rng.randrange(4)):  # sign-ins and refreshes
+            at = moment(rng)
+            OutstandingToken.objects.create(
+                user=user, jti=uuid.uuid4().hex, token="t", created_at=at, expires_at=at
+            )
     for _ in range(60):
         ConsultationFactory(  # each with a doctor of its own: active bookings hold their slot
             state=rng.choice(ConsultationState.values),
@@ -120,6 +133,7 @@ def independently(day_start: datetime, day_end: datetime) -> dict[tuple[str, str
         figures[("consultations_by_type", value)] = 0
     for value in Role.values:
         figures[("signups_by_role", value)] = 0
+        figures[("active_users_by_role", value)] = 0
     for consultation in Consultation.objects.all():
         if on_day(consultation.scheduled_start):
             figures[("consultations_by_state", consultation.state)] += 1
@@ -127,6 +141,8 @@ def independently(day_start: datetime, day_end: datetime) -> dict[tuple[str, str
     for user in User.objects.all():
         if on_day(user.date_joined):
             figures[("signups_by_role", user.role)] += 1
+        if any(on_day(token.created_at) for token in OutstandingToken.objects.filter(user=user)):
+            figures[("active_users_by_role", user.role)] += 1
     gross, fees, refunded, reversed_ = (defaultdict(int) for _ in range(4))
     for payment in Payment.objects.all():
         if payment.status in PAID_STATUSES and on_day(payment.succeeded_at):
@@ -159,6 +175,23 @@ def test_neighbouring_days_are_their_own(month):
         rollups.rollup_day(day)
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         assert stored(day) == independently(start, start + timedelta(days=1))
+
+
+def test_a_kolkata_day_runs_from_1830_utc_to_1830_utc(month):
+    rollups.rollup_day(DAY, KOLKATA)
+
+    assert stored(DAY, "Asia/Kolkata") == independently(KOLKATA_START, KOLKATA_START + timedelta(days=1))
+    assert stored(DAY, "Asia/Kolkata") != stored(DAY)  # no UTC rows were written
+    assert not DailyRollup.objects.filter(time_zone="UTC").exists()
+
+
+def test_a_range_of_days_equals_each_day_on_its_own(month):
+    days = [DAY - timedelta(days=1), DAY, DAY + timedelta(days=1)]
+    rollups.rollup_days(KOLKATA, days[0], days[-1])
+
+    for day in days:
+        start = KOLKATA_START + timedelta(days=(day - DAY).days)
+        assert stored(day, "Asia/Kolkata") == independently(start, start + timedelta(days=1))
 
 
 def test_a_day_is_a_utc_day(patient, doctor):
@@ -221,7 +254,8 @@ def test_money_from_real_payments_and_a_partial_refund(paid, admin_user, fake_ga
     assert paid.platform_fee - (10_000 + reversal) == 6_000  # 15 % of 500.00, less 15 % of 100.00
 
 
-def test_the_nightly_run_rolls_up_yesterday_and_the_missing_days(monkeypatch, month):
+def test_the_nightly_run_rolls_up_yesterday_and_the_missing_days(monkeypatch, settings, month):
+    settings.ANALYTICS_TIME_ZONES = ["UTC"]
     rollups.rollup_day(DAY - timedelta(days=3))
     monkeypatch.setattr("django.utils.timezone.now", lambda: END + timedelta(hours=1))  # 2 Feb, 01:00 UTC
 
@@ -229,13 +263,31 @@ def test_the_nightly_run_rolls_up_yesterday_and_the_missing_days(monkeypatch, mo
     second = tasks.nightly_rollup.delay().get()
 
     week = [DAY - timedelta(days=n) for n in range(6, -1, -1)]
-    assert first == [day.isoformat() for day in week if day != DAY - timedelta(days=3)]
-    assert second == [DAY.isoformat()]  # yesterday, again; the rest is done
+    assert first == {"UTC": [day.isoformat() for day in week if day != DAY - timedelta(days=3)]}
+    assert second == {"UTC": [DAY.isoformat()]}  # yesterday, again; the rest is done
     assert stored() == independently(START, END)
     assert set(DailyRollup.objects.values_list("day", flat=True)) == set(week)
 
 
+def test_the_nightly_run_covers_every_reporting_zone(monkeypatch, settings, month):
+    settings.ANALYTICS_TIME_ZONES = ["UTC", "America/New_York"]
+    UserFactory(role="admin", timezone="Asia/Kolkata")
+    UserFactory(role="patient", timezone="Pacific/Auckland")  # not staff: not a reporting zone
+    UserFactory(role="admin", timezone="Europe/Paris", is_active=False)  # deactivated: neither
+    monkeypatch.setattr("django.utils.timezone.now", lambda: END + timedelta(hours=1))  # 2 Feb, 01:00 UTC
+
+    done = tasks.nightly_rollup.delay().get()
+
+    assert set(done) == {"America/New_York", "Asia/Kolkata", "UTC"}
+    # 01:00 UTC is 06:30 in Kolkata (2 Feb) and 20:00 in New York (still 1 Feb).
+    assert done["Asia/Kolkata"][-1] == DAY.isoformat()
+    assert done["America/New_York"][-1] == (DAY - timedelta(days=1)).isoformat()
+    assert stored(DAY, "Asia/Kolkata") == independently(KOLKATA_START, KOLKATA_START + timedelta(days=1))
+
+
 def test_a_day_can_be_rolled_up_by_hand():
     tasks.rollup_day.delay(DAY.isoformat()).get()
+    tasks.rollup_day.delay(DAY.isoformat(), "Asia/Kolkata").get()
 
     assert stored()[("signups_by_role", "patient")] == 0
+    assert stored(DAY, "Asia/Kolkata")[("signups_by_role", "patient")] == 0
