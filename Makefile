@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test lint format worker beat migrate superuser schema clean bench
+.PHONY: run test lint format worker beat migrate superuser schema clean bench browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,18 @@ migrate: $(VENV)/.runtime
 run: migrate
 	$(BIN)/daphne -b $(HOST) -p $(PORT) asgi:application
 
-test: $(VENV)/.dev
+# The dashboard's browser test drives Debian's Chromium through its matching chromedriver.
+# Installed once (as root, or through sudo); a no-op when both are on PATH.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; else \
+	    echo "Chromium is missing: run 'apt-get install -y chromium chromium-driver' as root." >&2; exit 1; fi; \
+	  echo "installing chromium chromium-driver (browser tests)"; \
+	  $$sudo apt-get update -q && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	fi
+
+test: $(VENV)/.dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

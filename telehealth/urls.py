@@ -33,6 +33,7 @@ api_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("dashboard/", include("analytics.dashboard")),  # staff dashboard page (server-rendered)
     path("api/", include(api_patterns)),
     path("health/", health.LivenessView.as_view(), name="health"),
     path("health/database/", health.DatabaseHealthView.as_view(), name="health-database"),
