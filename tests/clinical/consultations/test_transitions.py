@@ -189,7 +189,8 @@ def test_a_rest_move_reaches_the_room_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         move(client_for(patient), consultation, "waiting")
 
-    assert len(callbacks) == 1
+    # One callback tells the room; others (the analytics cache) do not talk to the room.
+    assert [c for c in callbacks if c.__qualname__.startswith("_announce_on_commit")] != []
     message = async_to_sync(layer.receive)(channel)
     assert message["type"] == "room.sequenced"
     frame = message["frame"]
