@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test lint format worker beat migrate superuser schema clean bench browser
+.PHONY: run test lint format worker beat migrate superuser schema clean bench bench-rest bench-burst browser fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ browser:
 test: $(VENV)/.dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Schemathesis against our own OpenAPI schema: every operation as every role, no 5xx and every answer
+# as documented (tests/fuzz). `make test` runs it with 5 examples per operation and role; this runs
+# FUZZ_EXAMPLES (default 200) of each, which takes hours: `make fuzz FUZZ_EXAMPLES=50` for less.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(VENV)/.dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -62,6 +69,14 @@ superuser: migrate
 # Room websockets vs a bare websockets relay; makes its own database. BENCH_ARGS=--quick: < 1 minute.
 bench: $(VENV)/.runtime
 	$(BIN)/python bench/signaling.py $(BENCH_ARGS)
+
+# Consultation list API vs bare Django (.values() + JsonResponse) on daphne, uvicorn and gunicorn.
+bench-rest: $(VENV)/.dev
+	$(BIN)/python bench/rest.py $(BENCH_ARGS)
+
+# 1,000 authenticated room sockets connecting at once: handshake times, errors, memory after.
+bench-burst: $(VENV)/.dev
+	$(BIN)/python bench/connect_burst.py $(BENCH_ARGS)
 
 schema: $(VENV)/.runtime
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file schema.yaml

@@ -60,6 +60,13 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_NOT_JOINABLE = 4409
 
 
+def _verification_revoked(doctor: User) -> bool:
+    """A doctor whose profile was rejected (verification refused or revoked) hosts no room."""
+    from clinical.models import DoctorProfile, VerificationStatus
+
+    return DoctorProfile.objects.filter(user=doctor, verification_status=VerificationStatus.REJECTED).exists()
+
+
 def check_room_access(consultation_id: str, user: User, *, now: datetime | None = None) -> RoomAccess:
     """May ``user`` join the room of this consultation now? Only its patient and doctor may, once it
     is paid for; the patient only inside the time window, the doctor (the host) whenever it is not
@@ -76,6 +83,8 @@ def check_room_access(consultation_id: str, user: User, *, now: datetime | None 
         raise RoomAccessError(CLOSE_FORBIDDEN, "Only the consultation's patient and doctor may join.")
     if consultation.state in TERMINAL_STATES:
         raise RoomAccessError(CLOSE_NOT_JOINABLE, f"The consultation is {consultation.state}.")
+    if role == "doctor" and _verification_revoked(user):
+        raise RoomAccessError(CLOSE_FORBIDDEN, "Your verification was revoked: no consultations.")
     if consultation.state == ConsultationState.PENDING_PAYMENT:
         # Not even the doctor: nothing happens in a room until the booking is paid for.
         raise RoomAccessError(CLOSE_NOT_JOINABLE, "The consultation is awaiting payment.")

@@ -6,6 +6,7 @@ import django_filters
 
 from payments.models import Coupon, CouponKind, CouponScope, GatewayName, LedgerKind, Payment, PaymentStatus
 from payments.models import PayoutLedgerEntry as LedgerEntry
+from telehealth.api.filters import IsoDateTimeFilter
 
 
 class PaymentFilter(django_filters.FilterSet):
@@ -17,14 +18,14 @@ class PaymentFilter(django_filters.FilterSet):
     consultation = django_filters.UUIDFilter(field_name="consultation_id")
     patient = django_filters.UUIDFilter(field_name="patient_id", help_text="The patient's user id.")
     doctor = django_filters.UUIDFilter(field_name="doctor_id", help_text="The doctor's user id.")
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Started at or after (ISO 8601, with offset)."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="Started before (ISO 8601, with offset)."
     )
-    succeeded_after = django_filters.IsoDateTimeFilter(field_name="succeeded_at", lookup_expr="gte")
-    succeeded_before = django_filters.IsoDateTimeFilter(field_name="succeeded_at", lookup_expr="lt")
+    succeeded_after = IsoDateTimeFilter(field_name="succeeded_at", lookup_expr="gte")
+    succeeded_before = IsoDateTimeFilter(field_name="succeeded_at", lookup_expr="lt")
 
     class Meta:
         model = Payment
@@ -56,8 +57,8 @@ class CouponFilter(django_filters.FilterSet):
 class LedgerEntryFilter(django_filters.FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=LedgerKind.choices)
     currency = django_filters.CharFilter(field_name="currency", lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = LedgerEntry

@@ -193,6 +193,7 @@ NOTIFICATION_CLOSE_CODES: dict[int, str] = {
     ),
     protocol.CLOSE_IDLE: "No frame, not even a ping, within the idle timeout.",
     protocol.CLOSE_RATE_ABUSE: "Frames far beyond the rate limit (abuse).",
+    protocol.CLOSE_UNAVAILABLE: protocol.CLOSE_CODES[protocol.CLOSE_UNAVAILABLE],
 }
 
 
@@ -364,7 +365,9 @@ def _description() -> str:
             " token closes with 4401. Room: add `?last_seq=N` to resume atomically on reconnect;"
             " only the consultation's patient and doctor may join; everyone else, admins included,"
             " is closed with 4403. Notifications: any signed-in user; add `?last_id=N` to get the"
-            " notifications after id N before anything live.",
+            " notifications after id N before anything live. Open sockets close when access ends:"
+            " 4401 on every socket of a user who logs out (on any device) or is deactivated (sign"
+            " in again), 4403 on the room sockets of a doctor whose verification was revoked.",
             "**Frames.** Text frames holding one JSON object with a `type`. Each client frame may"
             " carry an `id` (required for `chat_message`), echoed in its answer: `pong` for `ping`,"
             " `ack` (with `for` = the client frame's type) for the rest, or `error`. Room:"

@@ -20,13 +20,13 @@ from django.utils import timezone
 
 from clinical.models import ConsultationState
 from clinical.services import InvalidTransition, RoomAccessError, check_room_access
-from signaling import frames, protocol, services
+from signaling import frames, protocol, revocation, services
 from signaling.heartbeat import get_sweeper
 from signaling.ice import ice_servers_for
 from signaling.presence import get_presence, is_stale, participants
 from signaling.protocol import FrameError
 from signaling.ratelimit import TokenBucket
-from signaling.sockets import FrameSocket
+from signaling.sockets import FrameSocket, encode_frame
 from signaling.storage import storage
 from telehealth.notifications.models import NotificationKind
 
@@ -39,6 +39,7 @@ RELAYED_TYPES = ("offer", "answer", "ice_candidate", "ice_restart", "hangup", "m
 
 class ConsultationConsumer(FrameSocket):
     client_frames = protocol.CLIENT_FRAMES
+    socket_kind = revocation.ROOM_SOCKETS
 
     # --- Connection lifecycle ---------------------------------------------------------------------
 
@@ -78,6 +79,7 @@ class ConsultationConsumer(FrameSocket):
             self.group if self.status == "joined" else self.waiting_group, self.channel_name
         )
         self.in_groups = True  # from here on, cleanup must undo the membership
+        await self.join_user_sockets()
         # Read the room's position only after joining the group: anything later arrives live.
         current = await storage(services.current_seq)(self.room_id)
         try:
@@ -140,6 +142,7 @@ class ConsultationConsumer(FrameSocket):
             self.gap_task.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
         await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
+        await self.leave_user_sockets()
         try:
             if await self.presence.remove(self.room_id, self.channel_name):
                 remaining = await self.presence.entries(self.room_id)
@@ -274,7 +277,10 @@ class ConsultationConsumer(FrameSocket):
 
     async def room_relay(self, event: dict[str, Any]) -> None:
         if event.get("exclude") != self.channel_name and self.ready and not self.cleaned_up:
-            await self._send(event["frame"])
+            text = event.get("text")
+            if text is None:  # from a process of the previous release, during a deploy
+                text = encode_frame(event["frame"])
+            await self.send(text_data=text)
 
     async def room_sequenced(self, event: dict[str, Any]) -> None:
         if not self.ready or self.cleaned_up or self.status != "joined":
@@ -342,9 +348,9 @@ class ConsultationConsumer(FrameSocket):
         await self.channel_layer.group_send(self.group, {"type": "room.sequenced", "frame": frame})
 
     async def _broadcast_relay(self, frame: dict[str, Any], group: str | None = None) -> None:
-        await self.channel_layer.group_send(
-            group or self.group, {"type": "room.relay", "frame": frame, "exclude": self.channel_name}
-        )
+        # Encoded once here rather than by every receiver.
+        event = {"type": "room.relay", "text": encode_frame(frame), "exclude": self.channel_name}
+        await self.group_send_relay(group or self.group, event)
 
     # --- Waiting room, presence, heartbeat --------------------------------------------------------
 
@@ -397,7 +403,8 @@ class ConsultationConsumer(FrameSocket):
                 if not still_there:
                     user = {k: entry[k] for k in ("user_id", "role", "name")}
                     frame = frames.presence_frame("leave", user, entry["status"], reason="timeout")
-                    await self.channel_layer.group_send(self.group, {"type": "room.relay", "frame": frame})
+                    event = {"type": "room.relay", "text": encode_frame(frame)}
+                    await self.channel_layer.group_send(self.group, event)
 
     # --- Notifications for the participant who is not here ---------------------------------------
 

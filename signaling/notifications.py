@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import Http404
 
 from clinical.doctors.selectors import get_doctor_for
-from signaling import frames, protocol
+from signaling import frames, protocol, revocation
 from signaling import notification_protocol as np
 from signaling.heartbeat import get_sweeper
 from signaling.presence import get_presence, is_stale
@@ -51,6 +51,7 @@ def _visible_doctor(user, doctor_id) -> str:
 
 class NotificationConsumer(FrameSocket):
     client_frames = np.CLIENT_FRAMES
+    socket_kind = revocation.NOTIFICATION_SOCKETS
 
     async def connect(self) -> None:
         if not await self.accept_user():
@@ -64,6 +65,7 @@ class NotificationConsumer(FrameSocket):
 
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.in_groups = True
+        await self.join_user_sockets()
         # Registered before the inbox is read: a notification from now on comes live or by resume.
         await self.presence.put(self.room_id, self.channel_name, self.presence_entry())
         unread, latest = await storage(_summary)(self.user.pk)
@@ -104,6 +106,7 @@ class NotificationConsumer(FrameSocket):
         if getattr(self, "sweeper", None) is not None:
             self.sweeper.discard(self)
         await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_user_sockets()
         for group in self.status_groups:
             await self.channel_layer.group_discard(group, self.channel_name)
         try:
@@ -167,11 +170,6 @@ class NotificationConsumer(FrameSocket):
     async def notify_doctor_status(self, event: dict[str, Any]) -> None:
         if self.ready and not self.cleaned_up:
             await self._send(event["frame"])
-
-    async def notify_close(self, event: dict[str, Any]) -> None:
-        """The account was signed out or deactivated elsewhere: close with the given code."""
-        if not self.cleaned_up:
-            await self._close(event.get("code", protocol.CLOSE_UNAUTHENTICATED))
 
     # --- Delivery ---------------------------------------------------------------------------------
 

@@ -51,15 +51,23 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_IDLE = 4408  # no frame (not even a ping) within the idle timeout
 CLOSE_NOT_JOINABLE = 4409
 CLOSE_RATE_ABUSE = 4429
+CLOSE_UNAVAILABLE = 4503  # the server lost Redis: reconnect and resume
 CLOSE_CODES = {
     CLOSE_NORMAL: "The consultation ended, or the socket was closed normally.",
     CLOSE_TOO_BIG: "A frame far beyond the size limit (abuse).",
-    CLOSE_UNAUTHENTICATED: "Missing, invalid, expired or revoked token.",
-    CLOSE_FORBIDDEN: "You are not a participant of this consultation.",
+    CLOSE_UNAUTHENTICATED: (
+        "Missing, invalid, expired or revoked token, or the account was signed out or deactivated:"
+        " sign in again."
+    ),
+    CLOSE_FORBIDDEN: (
+        "You are not a participant of this consultation, or (on an open socket) you are a doctor"
+        " whose verification was revoked."
+    ),
     CLOSE_NOT_FOUND: "No such consultation.",
     CLOSE_IDLE: "No frame, not even a ping, within the idle timeout.",
     CLOSE_NOT_JOINABLE: "The consultation is over, or it is outside its time window.",
     CLOSE_RATE_ABUSE: "Frames far beyond the rate limit (abuse).",
+    CLOSE_UNAVAILABLE: "The server lost its connection to Redis: reconnect with backoff and resume.",
 }
 
 _CLIENT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"

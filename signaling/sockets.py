@@ -15,17 +15,20 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from signaling import frames, protocol
+from signaling import frames, protocol, revocation
 from signaling.auth import SUBPROTOCOL
 from signaling.layers import LocalDeliveryMixin
 from signaling.protocol import ClientFrame, FrameError
 from signaling.ratelimit import TokenBucket, WindowCounter
 
 logger = logging.getLogger("telehealth.signaling")
+# ``json.dumps`` with options builds an encoder per call; frames are encoded on every send.
+encode_frame = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
     client_frames: dict[str, type[ClientFrame]] = {}
+    socket_kind: str = ""  # which ``socket.revoke`` events close it (``signaling.revocation``)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections on its shared thread before every handler:
@@ -119,8 +122,36 @@ class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
             logger.warning("Closing abusive socket of user %s in %s", self.user.pk, self.describe())
             await self._close(protocol.CLOSE_RATE_ABUSE)
 
+    async def join_user_sockets(self) -> None:
+        """Join the group of all this user's sockets (``signaling.revocation``). Call once the
+        socket is set up; ``_cleanup`` must call ``leave_user_sockets``."""
+        await self.channel_layer.group_add(revocation.sockets_group(self.user.pk), self.channel_name)
+
+    async def leave_user_sockets(self) -> None:
+        await self.channel_layer.group_discard(revocation.sockets_group(self.user.pk), self.channel_name)
+
+    async def socket_revoke(self, event: dict[str, Any]) -> None:
+        """The user's access ended elsewhere (signed out, deactivated, a doctor's verification
+        revoked): close with the event's code, after the usual cleanup."""
+        if self.socket_kind in event["kinds"] and not getattr(self, "cleaned_up", False):
+            logger.info("Closing the socket of user %s in %s: access revoked", self.user.pk, self.describe())
+            await self._close(event["code"])
+
     async def on_ping(self, frame: protocol.PingFrame) -> None:
         await self._send({"type": "pong", "id": frame.id, "ts": frames.now_iso()})
+
+    async def layer_failed(self, event: dict[str, Any]) -> None:
+        """The channel layer lost Redis: frames for this socket may be gone, and its groups too if
+        Redis comes back empty. Close with 4503 so that the client reconnects and resumes from the
+        database; what the cleanup cannot undo in Redis expires there."""
+        if not getattr(self, "ready", False) or getattr(self, "cleaned_up", False):
+            return  # not set up (a refused socket is closed already), or cleaned up
+        logger.warning("Closing a socket in %s: the channel layer failed", self.describe())
+        try:
+            await self._cleanup()
+        except Exception:
+            logger.warning("Cleanup failed in %s", self.describe(), exc_info=True)
+        await self.close(protocol.CLOSE_UNAVAILABLE)
 
     async def close_idle(self) -> None:
         """Called by the sweeper when no frame, not even a ping, came within the idle timeout."""
@@ -134,4 +165,4 @@ class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
         raise NotImplementedError
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        await self.send(text_data=encode_frame(frame))

@@ -138,6 +138,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "telehealth",
+            # Under ASGI each request would otherwise open its own Redis connection.
+            "OPTIONS": {"pool_class": "telehealth.cache.SharedConnectionPool"},
         }
     }
     CHANNEL_LAYERS = {
@@ -146,7 +148,13 @@ if REDIS_URL:
             "BACKEND": "signaling.layers.LocalFirstRedisChannelLayer",
             # channels-redis blocks on Redis for 5 s at a time; redis-py's default 5 s socket
             # timeout would turn every quiet 5 s into an error that drops the socket.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "telehealth"},
+            # Past 100 connections in use (a burst of connects), callers wait for one, up to 20 s.
+            "CONFIG": {
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": 30, "max_connections": 100, "timeout": 20}
+                ],
+                "prefix": "telehealth",
+            },
         }
     }
 else:
@@ -162,6 +170,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With acks late, a task whose worker died unacknowledged runs again after this many seconds (Redis
+# broker). Keep it above the longest countdown/ETA: an unacked scheduled task is redelivered too.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=1),
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "telehealth.accounts.tasks.*": {"queue": "default"},
@@ -327,6 +340,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
+# Django sessions exist only for staff (the admin and /dashboard/). They end after this many idle
+# minutes: every request pushes the expiry forward, a pause longer than this signs the user out.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_TIMEOUT_MINUTES", 30, minimum=1) * 60
+SESSION_SAVE_EVERY_REQUEST = True
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
@@ -484,6 +501,8 @@ SPECTACULAR_SETTINGS = {
         "ClinicRoleEnum": "clinical.models.ClinicRole",
         # Analytics windows (analytics.periods): day, week or month.
         "GranularityEnum": "analytics.periods.TRUNCATE",
+        # A prescription code's status (valid, superseded); see clinical.prescriptions.serializers.
+        "PrescriptionCodeStatusEnum": "clinical.prescriptions.serializers.CODE_STATUSES",
     },
 }
 

@@ -17,6 +17,10 @@ from rest_framework.test import APIClient
 from tests.factories import UserFactory
 from tests.fakes import FakeSMSProvider, running_sms_provider
 
+# The log guard: after the run, no log line may hold a JWT, an OTP code or health data. The flush
+# plugin lets transactional SQLite tests empty the append-only audit table (see each module).
+pytest_plugins = ["tests.log_guard", "tests.security.sqlite_flush"]
+
 
 def _check_postgres(url: str) -> None:
     import psycopg

@@ -25,6 +25,7 @@ from clinical.models import (
     InventoryItem,
     VerificationStatus,
 )
+from telehealth.api.filters import IsoDateTimeFilter
 
 
 class ClinicSearchForm(forms.Form):
@@ -168,8 +169,8 @@ class ClinicAppointmentFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=ConsultationState.choices)
     type = django_filters.ChoiceFilter(choices=ConsultationType.choices)
     doctor = django_filters.UUIDFilter(field_name="doctor_id")
-    start_after = django_filters.IsoDateTimeFilter(field_name="scheduled_start", lookup_expr="gte")
-    start_before = django_filters.IsoDateTimeFilter(field_name="scheduled_start", lookup_expr="lt")
+    start_after = IsoDateTimeFilter(field_name="scheduled_start", lookup_expr="gte")
+    start_before = IsoDateTimeFilter(field_name="scheduled_start", lookup_expr="lt")
 
     class Meta:
         model = Consultation

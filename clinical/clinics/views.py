@@ -49,6 +49,9 @@ from telehealth.audit.services import audit_phi_access, audit_phi_reads
 
 TAG = "eclinic"
 DELETED = OpenApiResponse(description="Deleted; `data` is null.")
+INVALID_TRANSITION = OpenApiResponse(
+    description="`INVALID_TRANSITION`: the clinic is not in a state this decision applies to."
+)
 
 
 def _details(clinic: Clinic) -> dict:
@@ -120,7 +123,9 @@ class ClinicViewSet(viewsets.GenericViewSet):
         return ok(_details(clinic), message="Clinic updated.")
 
     @extend_schema(
-        summary="Verify a pending clinic (platform admins)", request=None, responses={200: ClinicSerializer}
+        summary="Verify a pending clinic (platform admins)",
+        request=None,
+        responses={200: ClinicSerializer, 409: INVALID_TRANSITION},
     )
     @action(detail=True, methods=["post"])
     def verify(self, request, pk=None):
@@ -130,7 +135,7 @@ class ClinicViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Reject a pending clinic or withdraw a verified one (platform admins)",
         request=RejectSerializer,
-        responses={200: ClinicSerializer},
+        responses={200: ClinicSerializer, 409: INVALID_TRANSITION},
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
@@ -172,11 +177,17 @@ class _ClinicScoped:
     list=extend_schema(summary="A clinic's members (its members and platform admins)"),
     create=extend_schema(
         summary="Attach a user (clinic admins); doctors must have a doctor account",
-        responses={201: ClinicMemberSerializer},
+        responses={
+            201: ClinicMemberSerializer,
+            409: OpenApiResponse(description="`ALREADY_MEMBER`"),
+        },
     ),
     destroy=extend_schema(
         summary="Remove a member (clinic admins), or leave the clinic yourself",
-        responses={200: DELETED},
+        responses={
+            200: DELETED,
+            409: OpenApiResponse(description="`LAST_CLINIC_ADMIN`: a clinic keeps at least one admin."),
+        },
     ),
 )
 @extend_schema(tags=[TAG])
@@ -262,7 +273,11 @@ class ClinicServiceViewSet(_ClinicScoped, viewsets.GenericViewSet):
     list=extend_schema(summary="A clinic's medicine stock (clinic members and platform admins)"),
     retrieve=extend_schema(summary="One stock line"),
     create=extend_schema(
-        summary="Add a stock line (clinic admins and staff)", responses={201: InventoryItemSerializer}
+        summary="Add a stock line (clinic admins and staff)",
+        responses={
+            201: InventoryItemSerializer,
+            409: OpenApiResponse(description="`ALREADY_STOCKED`: adjust the existing line instead."),
+        },
     ),
     partial_update=extend_schema(
         summary="Change a line's low-stock threshold or unit (clinic admins and staff)",
@@ -316,7 +331,7 @@ class InventoryViewSet(_ClinicScoped, viewsets.GenericViewSet):
     @extend_schema(
         summary="Add or take stock atomically; never below zero (409 INSUFFICIENT_STOCK)",
         request=StockAdjustSerializer,
-        responses={200: InventoryItemSerializer},
+        responses={200: InventoryItemSerializer, 409: OpenApiResponse(description="`INSUFFICIENT_STOCK`")},
     )
     @action(detail=True, methods=["post"])
     def adjust(self, request, clinic_id=None, pk=None):
@@ -333,7 +348,7 @@ class InventoryViewSet(_ClinicScoped, viewsets.GenericViewSet):
     create=extend_schema(
         summary="Review the clinic after your completed in-clinic consultation there (once)",
         request=ClinicReviewCreateSerializer,
-        responses={201: ClinicReviewSerializer},
+        responses={201: ClinicReviewSerializer, 409: OpenApiResponse(description="`ALREADY_REVIEWED`")},
     ),
 )
 @extend_schema(tags=[TAG])

@@ -253,7 +253,7 @@ class VitalSignSerializer(serializers.ModelSerializer):
         help_text="Blood pressure only: the diastolic value.",
     )
     measured_at = AwareDateTimeField(required=False, help_text="When it was measured; default now.")
-    recorded_by = UserRefSerializer(read_only=True)
+    recorded_by = UserRefSerializer(read_only=True, allow_null=True)
     normal_range = serializers.SerializerMethodField()
 
     class Meta:

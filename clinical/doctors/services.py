@@ -31,6 +31,7 @@ from clinical.models import (
     Review,
     VerificationStatus,
 )
+from signaling import revocation
 from telehealth.accounts.models import User
 from telehealth.api import error_codes as api_codes
 from telehealth.api.errors import ServiceError
@@ -170,8 +171,9 @@ def verify_doctor(actor: User, profile: DoctorProfile) -> DoctorProfile:
 def reject_doctor(actor: User, profile: DoctorProfile, *, reason: str) -> DoctorProfile:
     """An admin refuses a pending profile, or revokes a verified one. The doctor sees the reason.
     ``verified_by``/``verified_at`` are cleared: no verification stands any more (who decided is
-    in the audit log)."""
-    return _decide(
+    in the audit log). The doctor's open consultation-room sockets close with 4403; their
+    notifications socket stays open, to hear the decision."""
+    decided = _decide(
         profile,
         VerificationStatus.REJECTED,
         expected_from=frozenset({VerificationStatus.PENDING, VerificationStatus.VERIFIED}),
@@ -179,6 +181,10 @@ def reject_doctor(actor: User, profile: DoctorProfile, *, reason: str) -> Doctor
         verified_by=None,
         verified_at=None,
     )
+    revocation.close_user_sockets_on_commit(
+        decided.user_id, revocation.CLOSE_NOT_VERIFIED, kinds={revocation.ROOM_SOCKETS}
+    )
+    return decided
 
 
 def resubmit_verification(actor: User, profile: DoctorProfile) -> DoctorProfile:

@@ -52,7 +52,7 @@ from clinical.doctors.serializers import (
     LanguageSerializer,
     SpecialisationSerializer,
 )
-from clinical.documents import document_response
+from clinical.documents import ALLOWED_TYPES, document_response
 from clinical.models import (
     AvailabilityException,
     AvailabilityRule,
@@ -175,6 +175,11 @@ class DoctorDetailView(APIView):
 # --- The doctor's own profile --------------------------------------------------------------------
 
 
+_PROFILE_CONFLICT = OpenApiResponse(
+    description="`CONFLICT`: a parallel request created the profile, or took the registration number."
+)
+
+
 class MyProfileView(APIView):
     """The calling doctor's profile. The first PUT or PATCH creates it (pending verification)."""
 
@@ -207,7 +212,7 @@ class MyProfileView(APIView):
         summary="Create or replace your profile (changing registration number or council after "
         "verification sends it back to pending)",
         request=DoctorProfileWriteSerializer,
-        responses={200: DoctorPrivateSerializer, 201: DoctorPrivateSerializer},
+        responses={200: DoctorPrivateSerializer, 201: DoctorPrivateSerializer, 409: _PROFILE_CONFLICT},
     )
     def put(self, request):
         return self._write(request, partial=False)
@@ -216,7 +221,7 @@ class MyProfileView(APIView):
         tags=[TAG],
         summary="Change some profile fields (creates the profile when there is none)",
         request=DoctorProfileWriteSerializer,
-        responses={200: DoctorPrivateSerializer, 201: DoctorPrivateSerializer},
+        responses={200: DoctorPrivateSerializer, 201: DoctorPrivateSerializer, 409: _PROFILE_CONFLICT},
     )
     def patch(self, request):
         return self._write(request, partial=True)
@@ -229,7 +234,10 @@ class ResubmitView(APIView):
         tags=[TAG],
         summary="Ask for verification again after a rejection (rejected → pending)",
         request=None,
-        responses={200: DoctorPrivateSerializer},
+        responses={
+            200: DoctorPrivateSerializer,
+            409: OpenApiResponse(description="`INVALID_TRANSITION`: the profile is not rejected."),
+        },
     )
     def post(self, request):
         services.resubmit_verification(request.user, _own_profile(request))
@@ -375,7 +383,11 @@ class MyVerificationDocumentsView(generics.ListCreateAPIView):
     @extend_schema(
         summary="Upload a verification document (multipart, field `file`)",
         request={"multipart/form-data": DoctorVerificationUploadSerializer},
-        responses={201: DoctorVerificationDocumentSerializer},
+        responses={
+            201: DoctorVerificationDocumentSerializer,
+            413: OpenApiResponse(description="`FILE_TOO_LARGE`"),
+            415: OpenApiResponse(description="`UNSUPPORTED_FILE_TYPE`: not PDF, PNG, JPEG or DICOM."),
+        },
     )
     def post(self, request, *args, **kwargs):
         profile = _own_profile(request)
@@ -430,7 +442,8 @@ def _download(request, doctor_id, document_id):
     return document_response(document)
 
 
-_FILE_RESPONSE = {(200, "application/octet-stream"): OpenApiTypes.BINARY}
+# Served with the type sniffed at upload, one of the allowed ones.
+_FILE_RESPONSE = {(200, content_type): OpenApiTypes.BINARY for content_type in ALLOWED_TYPES}
 
 
 class DoctorVerificationDocumentDownloadView(APIView):
@@ -462,6 +475,11 @@ class MyVerificationDocumentDownloadView(APIView):
         return _download(request, request.user.pk, document_id)
 
 
+_DECISION_CONFLICT = OpenApiResponse(
+    description="`INVALID_TRANSITION`: the profile is not in a state this decision applies to."
+)
+
+
 class _Decision(APIView):
     permission_classes = [IsAdmin]
 
@@ -488,7 +506,7 @@ class VerifyDoctorView(_Decision):
         summary="Verify a pending doctor (admins): listed and bookable from now on",
         parameters=[DOCTOR_ID],
         request=None,
-        responses={200: DoctorPrivateSerializer},
+        responses={200: DoctorPrivateSerializer, 409: _DECISION_CONFLICT},
     )
     def post(self, request, doctor_id):
         profile = services.verify_doctor(request.user, self._profile(doctor_id))
@@ -501,7 +519,7 @@ class RejectDoctorView(_Decision):
         summary="Reject a pending doctor or revoke a verified one, with a reason (admins)",
         parameters=[DOCTOR_ID],
         request=DoctorRejectSerializer,
-        responses={200: DoctorPrivateSerializer},
+        responses={200: DoctorPrivateSerializer, 409: _DECISION_CONFLICT},
     )
     def post(self, request, doctor_id):
         serializer = DoctorRejectSerializer(data=request.data)
@@ -571,7 +589,12 @@ class DoctorReviewsView(generics.ListCreateAPIView):
     @extend_schema(
         summary="Review your completed consultation with this doctor (patients, once)",
         request=DoctorReviewCreateSerializer,
-        responses={201: DoctorReviewSerializer},
+        responses={
+            201: DoctorReviewSerializer,
+            409: OpenApiResponse(
+                description="`REVIEW_NOT_ALLOWED` (the consultation is not completed) or `ALREADY_REVIEWED`."
+            ),
+        },
     )
     def post(self, request, *args, **kwargs):
         serializer = DoctorReviewCreateSerializer(data=request.data)

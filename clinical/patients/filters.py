@@ -25,6 +25,7 @@ from clinical.models import (
 )
 from clinical.patients.selectors import years_before
 from telehealth.accounts.models import User
+from telehealth.api.filters import IsoDateTimeFilter
 
 _MAX_AGE = 150
 
@@ -51,10 +52,10 @@ class PatientFilter(django_filters.FilterSet):
     age_max = _YearsFilter(
         method="filter_age_max", min_value=0, max_value=_MAX_AGE, label="At most this old (years)"
     )
-    last_consultation_after = django_filters.IsoDateTimeFilter(
+    last_consultation_after = IsoDateTimeFilter(
         field_name="last_consultation", lookup_expr="gte", label="Last consultation at or after"
     )
-    last_consultation_before = django_filters.IsoDateTimeFilter(
+    last_consultation_before = IsoDateTimeFilter(
         field_name="last_consultation", lookup_expr="lt", label="Last consultation before"
     )
 
@@ -78,8 +79,8 @@ class PatientFilter(django_filters.FilterSet):
 
 
 class _CreatedFilter(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
 
 class ConditionFilter(_CreatedFilter):

@@ -20,7 +20,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 
 from clinical.access import can_view_patient
-from clinical.documents import document_response
+from clinical.documents import ALLOWED_TYPES, document_response
 from clinical.models import Document, DocumentKind
 from clinical.patients import filters, selectors, services
 from clinical.patients import serializers as s
@@ -464,7 +464,7 @@ class DocumentViewSet(
             "checks as every read. Audited as a download; a refused download answers 404 and is "
             "audited as denied."
         ),
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={(200, content_type): OpenApiTypes.BINARY for content_type in ALLOWED_TYPES},
     )
     def download(self, request, *args, **kwargs):
         document = self.get_object()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters
 
 from clinical.models import DosageForm, Medication, Prescription, PrescriptionItem, PrescriptionStatus
+from telehealth.api.filters import IsoDateTimeFilter
 
 
 class MedicationFilter(django_filters.FilterSet):
@@ -20,8 +21,8 @@ class PrescriptionFilter(django_filters.FilterSet):
     patient = django_filters.UUIDFilter(field_name="patient_id")
     consultation = django_filters.UUIDFilter(field_name="consultation_id")
     medication = django_filters.NumberFilter(method="filter_medication", label="Contains this medication id")
-    issued_after = django_filters.IsoDateTimeFilter(field_name="issued_at", lookup_expr="gte")
-    issued_before = django_filters.IsoDateTimeFilter(field_name="issued_at", lookup_expr="lt")
+    issued_after = IsoDateTimeFilter(field_name="issued_at", lookup_expr="gte")
+    issued_before = IsoDateTimeFilter(field_name="issued_at", lookup_expr="lt")
 
     class Meta:
         model = Prescription

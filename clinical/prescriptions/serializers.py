@@ -268,10 +268,15 @@ class VerifiedItemSerializer(serializers.Serializer):
     quantity = serializers.IntegerField()
 
 
+# Named in ENUM_NAME_OVERRIDES: drf-spectacular would otherwise call it VerificationStatusEnum, the
+# name doctors' and clinics' verification_status already has, and one would overwrite the other.
+CODE_STATUSES = ["valid", "superseded"]
+
+
 class VerificationSerializer(serializers.Serializer):
     """What a pharmacy learns from a code: enough to match the paper, nothing more."""
 
-    status = serializers.ChoiceField(choices=["valid", "superseded"])
+    status = serializers.ChoiceField(choices=CODE_STATUSES)
     valid = serializers.BooleanField()
     issued_at = serializers.DateTimeField()
     version = serializers.IntegerField()

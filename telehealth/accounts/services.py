@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from telehealth.accounts.models import PhoneOTP, Role, User
 from telehealth.accounts.phone import mask_phone
-from telehealth.accounts.tasks import send_sms
+from telehealth.accounts.tasks import queue_sms
 from telehealth.api import error_codes
 from telehealth.api.errors import ServiceError
 
@@ -52,6 +53,14 @@ def _generate_code(length: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(length))
 
 
+def _valid_ip(ip: str | None) -> str | None:
+    # Behind a proxy the address comes from X-Forwarded-For, which a client can fill with anything.
+    try:
+        return str(ipaddress.ip_address(ip)) if ip else None
+    except ValueError:
+        return None
+
+
 def request_otp(phone: str, *, ip: str | None = None) -> OTPChallenge:
     """Create a fresh login code for ``phone`` (already normalised) and text it.
 
@@ -80,11 +89,11 @@ def request_otp(phone: str, *, ip: str | None = None) -> OTPChallenge:
             code_hash=_hash_code(phone, code),
             created_at=now,
             expires_at=now + timedelta(seconds=settings.OTP_EXPIRY_SECONDS),
-            requested_ip=ip,
+            requested_ip=_valid_ip(ip),
         )
         minutes = max(1, settings.OTP_EXPIRY_SECONDS // 60)
         message = f"{code} is your Telehealth login code. It expires in {minutes} min. Never share it."
-        transaction.on_commit(lambda: send_sms.delay(phone, message))
+        transaction.on_commit(lambda: queue_sms(phone, message))
     logger.info("OTP issued for %s", mask_phone(phone))
     return OTPChallenge(phone=phone, expires_in=settings.OTP_EXPIRY_SECONDS, resend_after=cooldown, code=code)
 
@@ -200,7 +209,11 @@ def rotate_refresh_token(raw_refresh: str) -> dict[str, str]:
 
 
 def logout(raw_refresh: str, *, all_devices: bool = False) -> None:
-    """Revoke a refresh token, or every refresh token of its user."""
+    """Revoke a refresh token, or every refresh token of its user, and close the user's open
+    websockets (all of them: a socket does not know which session, across rotations, opened it;
+    the user's other devices refresh their token and reconnect)."""
+    from signaling import revocation  # signaling builds on accounts, not the other way round
+
     try:
         refresh = RefreshToken(raw_refresh)
     except TokenError as exc:
@@ -209,6 +222,7 @@ def logout(raw_refresh: str, *, all_devices: bool = False) -> None:
     if all_devices:
         for outstanding in OutstandingToken.objects.filter(user_id=refresh.get("user_id")):
             BlacklistedToken.objects.get_or_create(token=outstanding)
+    revocation.close_user_sockets_on_commit(refresh.get("user_id"), revocation.CLOSE_SIGNED_OUT)
 
 
 # --- Staff-managed accounts ------------------------------------------------------------------------

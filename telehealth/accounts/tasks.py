@@ -21,9 +21,34 @@ logger = logging.getLogger("telehealth.sms")
     acks_late=True,
 )
 def send_sms(phone: str, message: str) -> None:
-    """Deliver one SMS through the configured backend; provider failures retry with backoff."""
+    """Deliver one SMS through the configured backend; provider failures retry with backoff.
+
+    The message may hold a login code: queue it with ``queue_sms``, never ``delay``.
+    """
     get_sms_backend().send(phone, message)
     logger.info("SMS handed to provider for %s", mask_phone(phone))
+
+
+def queue_sms(phone: str, message: str) -> None:
+    """Queue ``send_sms`` with its arguments masked wherever Celery shows them (worker log lines,
+    events, ``inspect``). Eager runs ignore ``argsrepr``; ``HideSMSArguments`` covers their logs."""
+    send_sms.apply_async((phone, message), argsrepr=repr((mask_phone(phone), "<message>")), kwargsrepr="{}")
+
+
+class HideSMSArguments(logging.Filter):
+    """Celery's task log lines carry the task's arguments (``record.args`` and the ``data`` extra,
+    which the JSON log format writes out). For ``send_sms`` those are the SMS text, login code
+    included: replaced here, on the Celery loggers that emit them (see ``AccountsConfig.ready``)."""
+
+    TASKS = frozenset({send_sms.name})
+    LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for attr in ("args", "data"):
+            value = getattr(record, attr, None)
+            if isinstance(value, dict) and value.get("name") in self.TASKS:
+                setattr(record, attr, {**value, "args": "(<hidden>)", "kwargs": "{}"})
+        return True
 
 
 # --- Housekeeping (beat) -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from telehealth.accounts.serializers import (
     UserSerializer,
     VerifyOTPSerializer,
 )
+from telehealth.api.filters import IsoDateTimeFilter
 from telehealth.api.permissions import IsAdmin
 from telehealth.api.responses import ok
 from telehealth.api.throttling import AuthRateThrottle, GeneralRateThrottle, OTPPhoneRateThrottle
@@ -123,8 +124,8 @@ class ProfileView(RetrieveUpdateAPIView):
 
 class AccountFilter(django_filters.FilterSet):
     role = django_filters.ChoiceFilter(choices=Role.choices)
-    joined_after = django_filters.IsoDateTimeFilter(field_name="date_joined", lookup_expr="gte")
-    joined_before = django_filters.IsoDateTimeFilter(field_name="date_joined", lookup_expr="lt")
+    joined_after = IsoDateTimeFilter(field_name="date_joined", lookup_expr="gte")
+    joined_before = IsoDateTimeFilter(field_name="date_joined", lookup_expr="lt")
 
     class Meta:
         model = User

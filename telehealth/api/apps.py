@@ -5,3 +5,7 @@ class ApiConfig(AppConfig):
     name = "telehealth.api"
     label = "api"
     verbose_name = "API plumbing"
+
+    def ready(self) -> None:
+        # Registers drf-spectacular field extensions before any schema is generated.
+        from telehealth.api import schema_fields  # noqa: F401

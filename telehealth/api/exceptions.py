@@ -11,6 +11,7 @@ from django.http import Http404
 from django_guid import get_guid
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from telehealth.api import error_codes
@@ -63,7 +64,7 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
             error_body(exc.code, exc.message, exc.details), status=exc.status, headers=exc.headers
         )
     if isinstance(exc, DjangoValidationError):
-        exc = drf.ValidationError(detail=drf.as_serializer_error(exc))
+        exc = drf.ValidationError(detail=as_serializer_error(exc))
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -35,6 +35,9 @@ _ERROR_STATUSES = {
     "500": "Unexpected error (`SERVER_ERROR`); no internals are exposed.",
 }
 
+# Only operations that take a body: the Content-Type is none of those documented for it.
+_UNSUPPORTED_MEDIA_TYPE = "A body in a Content-Type not documented here (`UNSUPPORTED_MEDIA_TYPE`)."
+
 _ERROR_ENVELOPE = {
     "type": "object",
     "description": "Every error response.",
@@ -99,7 +102,10 @@ def wrap_responses_in_envelope(result: dict[str, Any], generator, request, publi
                     # Other media types (file downloads, PDFs) are documented as they are.
                 else:
                     response["content"] = {"application/json": {"schema": error_ref}}
-            for status, description in _ERROR_STATUSES.items():
+            statuses = dict(_ERROR_STATUSES)
+            if "requestBody" in operation:
+                statuses["415"] = _UNSUPPORTED_MEDIA_TYPE
+            for status, description in statuses.items():
                 responses.setdefault(
                     status,
                     {"description": description, "content": {"application/json": {"schema": error_ref}}},

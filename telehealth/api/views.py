@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from django_guid import get_guid
 
 from telehealth.api import error_codes
@@ -15,6 +16,7 @@ def _json_error(code: str, message: str, status: int, details=None) -> JsonRespo
     return JsonResponse(error_body(code, message, details), status=status)
 
 
+@csrf_exempt  # changes nothing; a POST to a wrong path must learn 404 (and the hint), not CSRF 403
 def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Catch-all for /api/ paths that match no endpoint (also in DEBUG, where Django would
     otherwise render its HTML debug page)."""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 
+from telehealth.api.filters import IPAddressFilter, IsoDateTimeFilter
 from telehealth.audit.models import AuditAction, AuditEntry
 
 
@@ -12,9 +13,9 @@ class AuditEntryFilter(django_filters.FilterSet):
     resource = django_filters.CharFilter(label="e.g. patient_profile, medical_record, document")
     object_id = django_filters.CharFilter()
     actor_role = django_filters.CharFilter()
-    ip = django_filters.CharFilter(label="Client IP address")
-    at_after = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte", label="At or after")
-    at_before = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt", label="Before")
+    ip = IPAddressFilter(label="Client IP address")
+    at_after = IsoDateTimeFilter(field_name="at", lookup_expr="gte", label="At or after")
+    at_before = IsoDateTimeFilter(field_name="at", lookup_expr="lt", label="Before")
 
     class Meta:
         model = AuditEntry

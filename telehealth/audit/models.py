@@ -14,8 +14,27 @@ class AuditAction(models.TextChoices):
     DENIED = "denied", "Denied"
 
 
+class AppendOnlyError(RuntimeError):
+    """An attempt to change or delete an audit entry."""
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    """No bulk changes or deletes. The database refuses them too (migration 0002); the one way to
+    remove entries is ``services.purge_entries``, for data about fake people only."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit entries are append-only.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit entries are append-only.")
+
+
 class AuditEntry(models.Model):
-    """Who touched whose health data, when, from where. Append-only: written, never changed."""
+    """Who touched whose health data, when, from where. Append-only: written, never changed.
+
+    Enforced three times: here (``save`` of a stored entry, ``delete``), in the queryset (bulk
+    ``update``/``delete``), and by database triggers that refuse any UPDATE or DELETE statement.
+    """
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -38,6 +57,8 @@ class AuditEntry(models.Model):
     method = models.CharField(max_length=8, blank=True)
     path = models.CharField(max_length=300, blank=True)
 
+    objects = AuditEntryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["subject", "at"]), models.Index(fields=["actor", "at"])]
@@ -47,9 +68,9 @@ class AuditEntry(models.Model):
         return f"{self.actor_id} {self.action} {self.resource} of {self.subject_id}"
 
     def save(self, *args, **kwargs) -> None:
-        if self.pk is not None and not kwargs.pop("_allow_update", False):
-            raise RuntimeError("Audit entries are append-only.")
+        if self.pk is not None:
+            raise AppendOnlyError("Audit entries are append-only.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise RuntimeError("Audit entries are append-only.")
+        raise AppendOnlyError("Audit entries are append-only.")

@@ -3,11 +3,13 @@ another person's health data (and when such an attempt is denied)."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Model
+from django.db import connections, transaction
+from django.db.models import Model, QuerySet
 
 from telehealth.audit.models import AuditAction, AuditEntry
 
@@ -18,7 +20,11 @@ def _client_ip(request) -> str | None:
     from telehealth.api.throttling import AuthRateThrottle
 
     ip = AuthRateThrottle().get_ident(request)
-    return ip or None
+    # Behind a proxy the address comes from X-Forwarded-For, which a client can fill with anything.
+    try:
+        return str(ipaddress.ip_address(ip)) if ip else None
+    except ValueError:
+        return None
 
 
 def _entry(request, actor, *, subject_id, action: str, resource: str, object_id: object) -> AuditEntry:
@@ -79,4 +85,31 @@ def audit_phi_reads(request, items: Iterable[tuple[Any, Any]], *, resource: str)
     return AuditEntry.objects.bulk_create(entries) if entries else []
 
 
-__all__ = ["AuditAction", "audit_phi_access", "audit_phi_reads"]
+def purge_entries(entries: QuerySet[AuditEntry]) -> int:
+    """Delete audit entries, past the append-only guards. Only for records about fake people
+    (``seed_demo --reset``): real entries are never deleted by the application.
+
+    The database triggers let a DELETE through only inside this transaction (PostgreSQL: the
+    ``telehealth.audit_purge`` setting, local to the transaction; SQLite: an uncommitted row in
+    ``audit_purge_allowed``, invisible to other connections). UPDATE stays refused.
+    """
+    alias = entries.db
+    vendor = connections[alias].vendor
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        if vendor == "postgresql":
+            cursor.execute("SELECT set_config('telehealth.audit_purge', 'on', true)")
+        elif vendor == "sqlite":
+            cursor.execute("INSERT INTO audit_purge_allowed DEFAULT VALUES")
+        deleted = entries._raw_delete(alias)
+        # Closed again at once, in case the caller's transaction goes on (a failure above rolls
+        # the opening back with everything else).
+        if vendor == "postgresql":
+            cursor.execute("SELECT set_config('telehealth.audit_purge', 'off', true)")
+        elif vendor == "sqlite":
+            cursor.execute("DELETE FROM audit_purge_allowed")
+    if deleted:
+        logger.info("Purged %d audit entries", deleted)
+    return deleted
+
+
+__all__ = ["AuditAction", "audit_phi_access", "audit_phi_reads", "purge_entries"]

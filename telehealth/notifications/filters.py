@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 
+from telehealth.api.filters import IsoDateTimeFilter
 from telehealth.notifications.models import Notification, NotificationKind
 
 
@@ -11,7 +12,7 @@ class NotificationFilter(django_filters.FilterSet):
     )
     kind = django_filters.MultipleChoiceFilter(choices=NotificationKind.choices)
     after_id = django_filters.NumberFilter(field_name="id", lookup_expr="gt", label="Newer than this id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = Notification

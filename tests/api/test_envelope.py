@@ -175,6 +175,15 @@ def test_api_path_missing_trailing_slash_answers_404_with_hint(api_client, db):
     }
 
 
+def test_post_to_unknown_api_path_answers_404_not_csrf_failure(db):
+    client = Client(enforce_csrf_checks=True)  # no CSRF cookie, as curl or a mobile app sends
+
+    response = client.post("/api/auth/send-otp", {"phone": phone_number(1)}, content_type="application/json")
+
+    error = error_of(response, 404, "NOT_FOUND")
+    assert error["details"]["hint"] == "API paths end with a slash: /api/auth/send-otp/"
+
+
 def test_unknown_api_path_answers_envelope_even_in_debug(api_client, db, settings):
     settings.DEBUG = True
 
@@ -287,3 +296,20 @@ def test_crash_outside_drf_goes_through_handler500_when_debug_is_off(db, setting
     error = error_of(response, 500, "SERVER_ERROR")
     assert error["details"] == {"request_id": response["X-Request-ID"]}
     assert SECRET_MESSAGE not in response.content.decode()
+
+
+def test_a_django_validation_error_from_a_view_is_a_400_in_the_envelope():
+    from django.core.exceptions import ValidationError
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    from telehealth.api.exceptions import envelope_exception_handler
+
+    request = APIRequestFactory().get("/")
+    response = envelope_exception_handler(
+        ValidationError({"record_type": ["Not a record type."]}), {"view": APIView(), "request": request}
+    )
+    assert response.status_code == 400
+    assert response.data["success"] is False
+    assert response.data["error"]["code"] == "VALIDATION_ERROR"
+    assert response.data["error"]["details"] == {"record_type": ["Not a record type."]}

@@ -100,6 +100,14 @@ def test_audit_log_filters(client_for, admin_user, entries, params, expected):
     assert _names(client_for(admin_user).get(AUDIT, params), entries) == expected
 
 
+def test_audit_log_ip_filter_that_is_not_an_address_is_a_validation_error(client_for, admin_user, entries):
+    response = client_for(admin_user).get(AUDIT, {"ip": "not-an-ip"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert "ip" in response.json()["error"]["details"]
+
+
 def test_audit_log_filters_by_actor_subject_and_time(client_for, admin_user, doctor, patient, entries):
     client = client_for(admin_user)
     now = timezone.now()

@@ -88,6 +88,7 @@ from clinical.prescriptions.catalogue import ensure_catalogue
 from telehealth.accounts.models import PhoneOTP, Role, User
 from telehealth.api.errors import ServiceError
 from telehealth.audit.models import AuditEntry
+from telehealth.audit.services import purge_entries
 
 S = ConsultationState
 
@@ -1578,7 +1579,8 @@ def reset_demo() -> int:
     try:
         with transaction.atomic():
             # Who looked at demo records is about fake people only.
-            AuditEntry.objects.filter(Q(actor__in=demo) | Q(subject__in=demo)).delete()
+            # (Audit entries are append-only; purge_entries is the one sanctioned way past that.)
+            purge_entries(AuditEntry.objects.filter(Q(actor__in=demo) | Q(subject__in=demo)))
             # Issued prescriptions refuse ORM deletes (the lock guards real records); demo ones go
             # below the signal layer. Foreign keys are checked at commit.
             prescriptions = Prescription.objects.filter(Q(patient__in=demo) | Q(doctor__in=demo))

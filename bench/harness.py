@@ -1,0 +1,90 @@
+"""What ``bench/connect_burst.py`` and ``bench/rest.py`` share with ``bench/signaling.py``.
+
+``bench/signaling.py`` cannot be imported by its name: ``signaling`` is also the app of that name,
+and the repository must come first on ``sys.path`` for Django. It is loaded here from its file as
+``bench_signaling`` instead, and each bench points it at its own PostgreSQL database and Redis
+database, so that two benches (or a bench and a test run) never drop each other's data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(__file__).resolve().parent
+if sys.path[0] == str(BENCH_DIR):  # ``python bench/x.py``: the app ``signaling``, not this folder's
+    sys.path[0] = str(REPO)
+elif str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# Serves the project's URLs plus the bench-only ones (``bench/bench_urls.py``); never in production.
+BENCH_SETTINGS = "bench.bench_settings"
+
+
+def load_signaling_bench(database: str, redis_db: int) -> ModuleType:
+    """``bench/signaling.py`` as a module, using ``database`` and Redis DB ``redis_db``."""
+    if not database.startswith("telehealth_bench_") or redis_db in (0, 9):
+        raise ValueError("a bench database of its own, and a Redis DB nothing else uses")
+    spec = importlib.util.spec_from_file_location("bench_signaling", BENCH_DIR / "signaling.py")
+    if spec is None or spec.loader is None:
+        raise ImportError("bench/signaling.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    module.BENCH_DB_NAME = database
+    module.REDIS_BENCH_URL = f"redis://127.0.0.1:6379/{redis_db}"
+    return module
+
+
+def start_server(
+    sb: ModuleType,
+    name: str,
+    argv: Callable[[int], list[str]],
+    env: dict[str, str],
+    workdir: Path,
+    ready: Callable[[int], bool],
+    timeout: float = 40,
+):
+    """Start ``argv(port)`` on a free port (three attempts) and wait until ``ready(port)``."""
+    for _attempt in range(3):
+        port = sb.free_port()
+        server = sb._spawn(name, argv(port), env, workdir, port)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if server.popen.poll() is not None:
+                break
+            with contextlib.suppress(Exception):
+                if ready(port):
+                    return server
+            time.sleep(0.1)
+        tail = server.log_tail()
+        server.stop()
+        sb.STARTED.remove(server)
+        if "Address already in use" not in tail and "address already in use" not in tail:
+            raise RuntimeError(f"{name} did not start:\n{tail}")
+    raise RuntimeError(f"{name} could not bind a free port three times")
+
+
+def http_ok(path: str) -> Callable[[int], bool]:
+    def check(port: int) -> bool:
+        import httpx
+
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code < 500
+
+    return check
+
+
+def collect_garbage(port: int, *, trim: bool = False) -> dict[str, int]:
+    """Ask a server with the bench URLs to run a full garbage collection (and ``malloc_trim``)."""
+    import httpx
+
+    response = httpx.get(f"http://127.0.0.1:{port}/bench/gc/", params={"trim": int(trim)}, timeout=30)
+    response.raise_for_status()
+    return json.loads(response.content)
