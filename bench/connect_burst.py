@@ -34,8 +34,6 @@ import contextlib
 import gc
 import json
 import math
-import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -44,7 +42,6 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -242,29 +239,11 @@ def start_ours(name: str, env: dict[str, str], workdir: Path, backlog: int | Non
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    clock = sb.PhaseClock(workdir)
-    try:
-        return await _run(args, workdir, clock)
-    finally:
-        clock.stop()
+    return await harness.run_with_clock(sb, workdir, lambda clock: _run(args, workdir, clock))
 
 
 async def _run(args: argparse.Namespace, workdir: Path, clock) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "connections": args.connections,
-        "rounds": args.rounds,
-    }
-    busy, steal = sb.cpu_busy_percent()
-    results |= {
-        "machine_busy_before_percent": busy,
-        "steal_before_percent": steal,
-        "load_average_before": sb.load_average(),
-    }
-    log(f"machine: {results['machine']}; CPU busy {busy}%, steal {steal}%, load {sb.load_average()}")
-    if busy > 20 or steal > 5:
-        log("WARNING: the machine is busy or stolen from: every figure below will be skewed")
+    results: dict[str, Any] = harness.machine_state(sb, log, connections=args.connections, rounds=args.rounds)
     sb.raise_nofile()
     database_url = sb.postgres_database()
     if database_url is None:

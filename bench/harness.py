@@ -88,3 +88,36 @@ def collect_garbage(port: int, *, trim: bool = False) -> dict[str, int]:
     response = httpx.get(f"http://127.0.0.1:{port}/bench/gc/", params={"trim": int(trim)}, timeout=30)
     response.raise_for_status()
     return json.loads(response.content)
+
+
+async def run_with_clock(sb: ModuleType, workdir: Path, body: Callable) -> dict:
+    """Run ``body(clock)`` with a phase clock that records contention, stopped whatever happens."""
+    clock = sb.PhaseClock(workdir)
+    try:
+        return await body(clock)
+    finally:
+        clock.stop()
+
+
+def machine_state(sb: ModuleType, log: Callable[[str], None], **settings) -> dict:
+    """The results' header: date, machine, the run's settings and how busy the machine was at the
+    start (with a warning when the figures will be skewed)."""
+    import os
+    import platform
+    from datetime import UTC, datetime
+
+    results = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+        **settings,
+    }
+    busy, steal = sb.cpu_busy_percent()
+    results |= {
+        "machine_busy_before_percent": busy,
+        "steal_before_percent": steal,
+        "load_average_before": sb.load_average(),
+    }
+    log(f"machine: {results['machine']}; CPU busy {busy}%, steal {steal}%, load {sb.load_average()}")
+    if busy > 20 or steal > 5:
+        log("WARNING: the machine is busy or stolen from: every figure below will be skewed")
+    return results

@@ -36,7 +36,6 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -46,7 +45,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -457,29 +456,13 @@ def _layer_of(frames: list[str]) -> str:
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    clock = sb.PhaseClock(workdir)
-    try:
-        return await _run(args, workdir, clock)
-    finally:
-        clock.stop()
+    return await harness.run_with_clock(sb, workdir, lambda clock: _run(args, workdir, clock))
 
 
 async def _run(args: argparse.Namespace, workdir: Path, clock) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "concurrency": args.concurrency,
-        "seconds": args.seconds,
-    }
-    busy, steal = sb.cpu_busy_percent()
-    results |= {
-        "machine_busy_before_percent": busy,
-        "steal_before_percent": steal,
-        "load_average_before": sb.load_average(),
-    }
-    log(f"machine: {results['machine']}; CPU busy {busy}%, steal {steal}%, load {sb.load_average()}")
-    if busy > 20 or steal > 5:
-        log("WARNING: the machine is busy or stolen from: every figure below will be skewed")
+    results: dict[str, Any] = harness.machine_state(
+        sb, log, concurrency=args.concurrency, seconds=args.seconds
+    )
     database_url = sb.postgres_database()
     if database_url is None:
         raise RuntimeError("PostgreSQL is needed (BENCH_PG_URL)")

@@ -13,7 +13,6 @@ import logging
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.utils import timezone
@@ -83,7 +82,7 @@ class ConsultationConsumer(FrameSocket):
         # Read the room's position only after joining the group: anything later arrives live.
         current = await storage(services.current_seq)(self.room_id)
         try:
-            requested, url_error = self._requested_last_seq(), None
+            requested, url_error = self.query_number("last_seq"), None
         except FrameError as error:
             requested, url_error = None, error
         self.delivered_seq = min(requested, current) if requested is not None else current
@@ -423,19 +422,6 @@ class ConsultationConsumer(FrameSocket):
             logger.warning("Could not notify the absent participant of room %s", self.room_id, exc_info=True)
 
     # --- Small helpers ----------------------------------------------------------------------------
-
-    def _requested_last_seq(self) -> int | None:
-        """``?last_seq=N`` from the URL; raises ``FrameError`` when it is there but not a number."""
-        values = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("last_seq")
-        if not values:
-            return None
-        if not values[0].isdigit() or len(values[0]) > 18:
-            raise FrameError(
-                protocol.VALIDATION_ERROR,
-                "last_seq must be a whole number; starting live instead.",
-                {"last_seq": ["Must be a whole number >= 0."]},
-            )
-        return int(values[0])
 
     def _name(self) -> str:
         return self.user.full_name or self.role.capitalize()

@@ -16,7 +16,6 @@ import logging
 import time
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.http import Http404
@@ -81,7 +80,7 @@ class NotificationConsumer(FrameSocket):
             }
         )
         try:
-            last_id = self._requested_last_id()
+            last_id = self.query_number("last_id")
         except FrameError as error:
             await self._send(frames.error_frame(error.code, error.message, error.details))
         else:
@@ -209,15 +208,3 @@ class NotificationConsumer(FrameSocket):
                 removed |= await self.presence.remove(self.room_id, channel)
         if removed and self.role == Role.DOCTOR:
             await storage(doctor_status.publish)(self.user.pk)
-
-    def _requested_last_id(self) -> int | None:
-        values = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("last_id")
-        if not values:
-            return None
-        if not values[0].isdigit() or len(values[0]) > 18:
-            raise FrameError(
-                protocol.VALIDATION_ERROR,
-                "last_id must be a whole number; starting live instead.",
-                {"last_id": ["Must be a whole number >= 0."]},
-            )
-        return int(values[0])

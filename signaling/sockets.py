@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -52,6 +53,19 @@ class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
             await self.close(protocol.CLOSE_UNAUTHENTICATED)
             return False
         return True
+
+    def query_number(self, name: str) -> int | None:
+        """``?<name>=N`` from the URL; raises ``FrameError`` when it is there but not a number."""
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get(name)
+        if not values:
+            return None
+        if not values[0].isdigit() or len(values[0]) > 18:
+            raise FrameError(
+                protocol.VALIDATION_ERROR,
+                f"{name} must be a whole number; starting live instead.",
+                {name: ["Must be a whole number >= 0."]},
+            )
+        return int(values[0])
 
     def start_frames(self) -> None:
         """Call when the socket is ready for frames (after authentication and set-up)."""
