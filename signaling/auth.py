@@ -12,8 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.http.request import validate_host
 
-from signaling.storage import storage
-from telehealth.accounts.services import user_for_access_token
+from telehealth.accounts.services import verified_access_token
 
 SUBPROTOCOL = "telehealth.v1"
 BEARER_PREFIX = "bearer."
@@ -47,8 +46,10 @@ def origin_allowed(origin: str | None) -> bool:
 
 
 class WebsocketAuthMiddleware:
-    """Refuses cross-site handshakes (HTTP 403) and puts the token's user, or None, in
-    ``scope["user"]``. Consumers decide what to do with a missing user (close 4401)."""
+    """Refuses cross-site handshakes (HTTP 403) and puts the access token, verified (signature,
+    type, expiry) or None, in ``scope["token"]``. No database access here: the consumer looks the
+    user up (``FrameSocket.accept_user``), the room socket together with its room access, in one
+    trip to the database; a missing or revoked user closes with 4401."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -60,6 +61,6 @@ class WebsocketAuthMiddleware:
             await receive()  # the connect event
             await send({"type": "websocket.close", "code": 4403})
             return None
-        token = token_from_scope(scope)
-        user = await storage(user_for_access_token)(token) if token else None
-        return await self.app(dict(scope, user=user), receive, send)
+        raw = token_from_scope(scope)
+        token = verified_access_token(raw) if raw else None
+        return await self.app(dict(scope, token=token), receive, send)

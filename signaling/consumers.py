@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from clinical.models import ConsultationState
-from clinical.services import InvalidTransition, RoomAccessError, check_room_access
+from clinical.services import InvalidTransition, RoomAccessError
 from signaling import frames, protocol, revocation, services
 from signaling.heartbeat import get_sweeper
 from signaling.ice import ice_servers_for
@@ -43,19 +42,19 @@ class ConsultationConsumer(FrameSocket):
     # --- Connection lifecycle ---------------------------------------------------------------------
 
     async def connect(self) -> None:
-        if not await self.accept_user():
+        # A connect makes two trips to the database (who and may they, then the room's position
+        # once in its group) and three round trips to Redis: a burst of connects is CPU-bound.
+        token = await self.accept_token()
+        if token is None:
             return
         room_id = self.scope["url_route"]["kwargs"]["consultation_id"]
         try:
-            self.room_id = str(uuid.UUID(room_id))
-            self.access = await storage(check_room_access)(self.room_id, self.user)
-        except ValueError:
-            await self.close(protocol.CLOSE_NOT_FOUND)
-            return
+            self.user, self.access = await storage(services.open_room)(token, room_id)
         except RoomAccessError as refusal:
-            logger.info("Room %s refused user %s: %s", room_id, self.user.pk, refusal.close_code)
+            logger.info("Room %s refused user %s: %s", room_id, token.get("user_id"), refusal.close_code)
             await self.close(refusal.close_code)
             return
+        self.room_id = self.access.consultation_id
         await self._enter()
 
     async def _enter(self) -> None:
@@ -74,13 +73,29 @@ class ConsultationConsumer(FrameSocket):
         self.gap_task: asyncio.Task | None = None
         self.presence = get_presence()
 
-        await self.channel_layer.group_add(
-            self.group if self.status == "joined" else self.waiting_group, self.channel_name
+        self.in_groups = True  # from here on, cleanup must undo the memberships
+        await asyncio.gather(
+            self.channel_layer.group_add(
+                self.group if self.status == "joined" else self.waiting_group, self.channel_name
+            ),
+            self.join_user_sockets(),
         )
-        self.in_groups = True  # from here on, cleanup must undo the membership
-        await self.join_user_sockets()
+        # Who else is here, and us in, in one round trip: once in the group, so that whoever sees
+        # our entry reaches us.
+        others = await self.presence.enter(self.room_id, self.channel_name, self.presence_entry())
+        # Before the first frame goes out: a client that saw its room frames sees the notification.
+        kind = (
+            NotificationKind.PATIENT_WAITING
+            if self.status == "waiting"
+            else NotificationKind.DOCTOR_READY
+            if self.role == "doctor"
+            else None
+        )
+        absent = self._absent_other(others) if kind else None
         # Read the room's position only after joining the group: anything later arrives live.
-        current = await storage(services.current_seq)(self.room_id)
+        current = await storage(services.room_position)(
+            self.room_id, notify=(kind, absent) if absent else None
+        )
         try:
             requested, url_error = self.query_number("last_seq"), None
         except FrameError as error:
@@ -88,14 +103,7 @@ class ConsultationConsumer(FrameSocket):
         self.delivered_seq = min(requested, current) if requested is not None else current
         # Frames up to here were (or will be, via resume) delivered on this connection.
         self.connect_base = self.delivered_seq
-        others = await self.presence.entries(self.room_id)
-        await self._write_presence()
         self.start_frames()
-        # Before the first frame goes out: a client that saw its room frames sees the notification.
-        if self.status == "waiting":
-            await self._tell_if_absent(NotificationKind.PATIENT_WAITING, others)
-        elif self.role == "doctor":
-            await self._tell_if_absent(NotificationKind.DOCTOR_READY, others)
         logger.info("User %s entered room %s as %s (%s)", self.user.pk, self.room_id, self.role, self.status)
 
         await self._send(self._room_state_frame(current))
@@ -407,17 +415,19 @@ class ConsultationConsumer(FrameSocket):
 
     # --- Notifications for the participant who is not here ---------------------------------------
 
-    async def _tell_if_absent(
-        self, kind: str, entries: dict[str, dict] | None = None, *, seq: int | None = None
-    ) -> None:
+    def _absent_other(self, entries: dict[str, dict]) -> str | None:
+        """The other participant's id when they are not in the room (per ``entries``), else None."""
+        other = str(self.access.doctor_id if self.role == "patient" else self.access.patient_id)
+        if any(e["user_id"] == other and not is_stale(e) for e in entries.values()):
+            return None
+        return other
+
+    async def _tell_if_absent(self, kind: str, *, seq: int | None = None) -> None:
         """Notify the other participant (socket or push) when they are not in the room."""
-        other = self.access.doctor_id if self.role == "patient" else self.access.patient_id
         try:
-            if entries is None:
-                entries = await self.presence.entries(self.room_id)
-            if any(e["user_id"] == str(other) and not is_stale(e) for e in entries.values()):
-                return
-            await storage(services.notify_absent)(self.room_id, kind, recipient_id=str(other), seq=seq)
+            absent = self._absent_other(await self.presence.entries(self.room_id))
+            if absent is not None:
+                await storage(services.notify_absent)(self.room_id, kind, recipient_id=absent, seq=seq)
         except Exception:  # a notification is a courtesy: never let it break the room
             logger.warning("Could not notify the absent participant of room %s", self.room_id, exc_info=True)
 

@@ -79,8 +79,10 @@ class LocalFirstRedisChannelLayer(RedisChannelLayer):
         self._local_groups: dict[str, set[str]] = {}
         # group -> (monotonic expiry, every member in Redis, ours included)
         self._members: dict[str, tuple[float, list[str]]] = {}
-        # Bumped by every drop: a lookup that was under way during one does not fill the cache.
-        self._members_version = 0
+        # A lookup that was under way while its group's cache was dropped must not fill the cache:
+        # drops are numbered, and a local group remembers the number of its last drop.
+        self._drops = 0
+        self._dropped_at: dict[str, int] = {}
         self._told_failed: set[str] = set()  # local channels sent ``LAYER_FAILED``
 
     def create_pool(self, index: int) -> redis.asyncio.ConnectionPool:
@@ -104,8 +106,8 @@ class LocalFirstRedisChannelLayer(RedisChannelLayer):
         for group, members in list(self._local_groups.items()):
             members.discard(channel)
             if not members:
-                del self._local_groups[group]
                 self._forget_members(group)
+                self._leave_local_group(group)
 
     # --- Channel layer API --------------------------------------------------------------------------
 
@@ -143,20 +145,25 @@ class LocalFirstRedisChannelLayer(RedisChannelLayer):
             raise
 
     async def group_add(self, group: str, channel: str) -> None:
+        """channels-redis' ``group_add`` (ZADD, EXPIRE) and the member lookup for the change notices
+        in one round trip (channels-redis alone makes two). The members read are cached: the join
+        announcement that usually follows needs no lookup of its own."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
         # Local first: a group_send in between then skips the channel's Redis copy.
         if channel in self._inboxes:
             self._local_groups.setdefault(group, set()).add(channel)
-        await super().group_add(group, channel)
-        await self._members_changed(group)
+        await self._change_members(group, add=channel)
 
     async def group_discard(self, group: str, channel: str) -> None:
-        await super().group_discard(group, channel)
+        assert self.require_valid_group_name(group), "Group name not valid"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
         members = self._local_groups.get(group)
         if members is not None:
             members.discard(channel)
             if not members:
-                del self._local_groups[group]
-        await self._members_changed(group)
+                self._leave_local_group(group)
+        await self._change_members(group, remove=channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         await self._group_send(group, message, cached=False)
@@ -189,30 +196,52 @@ class LocalFirstRedisChannelLayer(RedisChannelLayer):
             entry = self._members.get(group)
             if entry is not None and entry[0] > time.monotonic():
                 return entry[1]
-        version = self._members_version
-        # One round trip (channels-redis makes two).
+        return await self._read_members(group)
+
+    async def _read_members(
+        self, group: str, *, add: str | None = None, remove: str | None = None
+    ) -> list[str]:
+        """One round trip: the change (if any), the expiry of stale members, the member list."""
+        started = self._drops
         key = self._group_key(group)
         connection = self.connection(self.consistent_hash(group))
+        now = time.time()
         async with connection.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
+            if add is not None:
+                pipe.zadd(key, {add: now})
+                # Everything in the set expires before this: see channels-redis' ``group_add``.
+                pipe.expire(key, self.group_expiry)
+            if remove is not None:
+                pipe.zrem(key, remove)
+            pipe.zremrangebyscore(key, min=0, max=int(now) - self.group_expiry)
             pipe.zrange(key, 0, -1)
-            _, raw = await pipe.execute()
+            *_, raw = await pipe.execute()
         members = [name.decode() for name in raw]
-        if version == self._members_version and group in self._local_groups:
+        if group in self._local_groups and self._dropped_at.get(group, 0) <= started:
             self._members[group] = (time.monotonic() + self.members_cache_seconds, members)
         return members
 
     def _forget_members(self, group: str) -> None:
         self._members.pop(group, None)
-        self._members_version += 1
+        self._drops += 1
+        if group in self._local_groups:
+            self._dropped_at[group] = self._drops
 
-    async def _members_changed(self, group: str) -> None:
-        """After this process changed the group in Redis: drop our cached copy, then tell the
-        other processes with members, one message each."""
+    def _leave_local_group(self, group: str) -> None:
+        del self._local_groups[group]
+        self._members.pop(group, None)
+        # A lookup under way cannot fill the cache now (the group is not local), and a later
+        # ``group_add`` numbers a new drop before its own lookup starts.
+        self._dropped_at.pop(group, None)
+
+    async def _change_members(self, group: str, *, add: str | None = None, remove: str | None = None) -> None:
+        """Change the group in Redis, then tell the other processes with members (one message
+        each) to drop their cached copy; ours is replaced by what the change read."""
         self._forget_members(group)
+        members = await self._read_members(group, add=add, remove=remove)
         ours = self.client_prefix + "!"
         by_process: dict[str, str] = {}  # "specific.<process>!" -> one of its channels in the group
-        for name in await self._group_members(group, cached=False):
+        for name in members:
             process = self.non_local_name(name)
             if process != name and not process.endswith(ours):  # only process channels cache
                 by_process.setdefault(process, name)

@@ -32,6 +32,11 @@ class MemoryPresence:
         for room, channel, entry in items:
             self.rooms.setdefault(room, {})[channel] = {**entry, "last_seen": seen}
 
+    async def enter(self, room: str, channel: str, entry: Entry) -> dict[str, Entry]:
+        others = dict(self.rooms.get(room, {}))
+        await self.put(room, channel, entry)
+        return others
+
     async def remove(self, room: str, channel: str) -> bool:
         return self.rooms.get(room, {}).pop(channel, None) is not None
 
@@ -83,6 +88,16 @@ class RedisPresence:
                     pipe.hset(key, channel, json.dumps({**entry, "last_seen": now}))
                     pipe.expire(key, _ROOM_KEY_TTL)
                 await pipe.execute()
+
+    async def enter(self, room: str, channel: str, entry: Entry) -> dict[str, Entry]:
+        """The room's entries as they were, and ours written, in one round trip."""
+        key = self._key(room)
+        async with self._client().pipeline(transaction=False) as pipe:
+            pipe.hgetall(key)
+            pipe.hset(key, channel, json.dumps({**entry, "last_seen": time.time()}))
+            pipe.expire(key, _ROOM_KEY_TTL)
+            raw, *_ = await pipe.execute()
+        return {name.decode(): json.loads(value) for name, value in raw.items()}
 
     async def remove(self, room: str, channel: str) -> bool:
         return bool(await self._client().hdel(self._key(room), channel))

@@ -3,6 +3,8 @@ services that return ready-to-send frames."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +13,11 @@ from django.utils import timezone
 from clinical import services as clinical
 from clinical.models import Consultation, ConsultationState
 from signaling import frames
-from signaling.protocol import VitalsFrame
+from signaling.protocol import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, VitalsFrame
 from telehealth.accounts.models import User
+from telehealth.accounts.services import user_for_token
+
+logger = logging.getLogger("telehealth.signaling")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,35 @@ def roles_of(consultation_id: str) -> dict[str, str]:
 
 def current_seq(consultation_id: str) -> int:
     return Consultation.objects.values_list("last_seq", flat=True).get(pk=consultation_id)
+
+
+def open_room(token, room_id: str) -> tuple[User, clinical.RoomAccess]:
+    """Who is connecting, and may they enter this room now? One trip to the database for a
+    connect (the user, then the room), checked in the order the close codes promise: 4401 before
+    4404 before 4403/4409. Raises ``RoomAccessError``."""
+    user = user_for_token(token)
+    if user is None:
+        raise clinical.RoomAccessError(CLOSE_UNAUTHENTICATED, "Not signed in, or the session ended.")
+    try:
+        consultation_id = str(uuid.UUID(room_id))
+    except ValueError:
+        raise clinical.RoomAccessError(CLOSE_NOT_FOUND, "No such consultation.") from None
+    return user, clinical.check_room_access(consultation_id, user)
+
+
+def room_position(consultation_id: str, *, notify: tuple[str, str] | None = None) -> int:
+    """The room's current ``seq`` (read after the socket joined the room's group), and, with
+    ``notify=(kind, recipient_id)``, the absent participant told (``notify_absent``). A failed
+    notification never fails the connect: it is a courtesy."""
+    if notify is not None:
+        kind, recipient_id = notify
+        try:
+            notify_absent(consultation_id, kind, recipient_id=recipient_id)
+        except Exception:
+            logger.warning(
+                "Could not notify the absent participant of room %s", consultation_id, exc_info=True
+            )
+    return current_seq(consultation_id)
 
 
 def change_state(

@@ -15,12 +15,15 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from rest_framework_simplejwt.tokens import AccessToken
 
 from signaling import frames, protocol, revocation
 from signaling.auth import SUBPROTOCOL
 from signaling.layers import LocalDeliveryMixin
 from signaling.protocol import ClientFrame, FrameError
 from signaling.ratelimit import TokenBucket, WindowCounter
+from signaling.storage import storage
+from telehealth.accounts.services import user_for_token
 
 logger = logging.getLogger("telehealth.signaling")
 # ``json.dumps`` with options builds an encoder per call; frames are encoded on every send.
@@ -40,15 +43,27 @@ class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def accept_user(self) -> bool:
-        """Accept the handshake (choosing our subprotocol when offered) and take the user the auth
-        middleware found; without one, close with 4401 and return False."""
+    async def accept_token(self) -> AccessToken | None:
+        """Accept the handshake (choosing our subprotocol when offered) and return the access token
+        the auth middleware verified; without one, close with 4401 and return None. The user is
+        still to be looked up (``accept_user``)."""
         self.ready = False
         self.in_groups = False
         self.cleaned_up = False
         offered = self.scope.get("subprotocols") or []
         await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        self.user = self.scope.get("user")
+        token = self.scope.get("token")
+        if token is None:
+            await self.close(protocol.CLOSE_UNAUTHENTICATED)
+        return token
+
+    async def accept_user(self) -> bool:
+        """``accept_token``, then the token's user (active, session not revoked) in ``self.user``;
+        without one, close with 4401 and return False."""
+        token = await self.accept_token()
+        if token is None:
+            return False
+        self.user = await storage(user_for_token)(token)
         if self.user is None:
             await self.close(protocol.CLOSE_UNAUTHENTICATED)
             return False

@@ -14,7 +14,7 @@ from importlib import import_module
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -167,20 +167,29 @@ def issue_tokens(user: User) -> dict[str, str]:
     return {"access": str(access), "refresh": str(refresh)}
 
 
+def verified_access_token(raw: str) -> AccessToken | None:
+    """The token if its signature, type and expiry are valid (no database access), else None."""
+    try:
+        return AccessToken(raw)
+    except TokenError:
+        return None
+
+
+def user_for_token(token: AccessToken) -> User | None:
+    """The active user of a verified access token, or None when its session was revoked (logout,
+    rotation, deactivation). One query."""
+    users = User.objects.filter(pk=token.get("user_id"), is_active=True)
+    sid = token.get("sid")
+    if sid:
+        users = users.exclude(Exists(BlacklistedToken.objects.filter(token__jti=sid)))
+    return users.first()
+
+
 def user_for_access_token(raw: str) -> User | None:
     """The active user an access token belongs to, or None when the token is invalid, expired,
     or its session was revoked (logout, rotation, deactivation)."""
-    try:
-        token = AccessToken(raw)
-    except TokenError:
-        return None
-    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
-    if user is None:
-        return None
-    sid = token.get("sid")
-    if sid and BlacklistedToken.objects.filter(token__jti=sid).exists():
-        return None
-    return user
+    token = verified_access_token(raw)
+    return user_for_token(token) if token is not None else None
 
 
 def _token_error(message: str) -> ServiceError:
