@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -90,7 +91,15 @@ def collect(request: HttpRequest) -> JsonResponse:
     if request.GET.get("trim") == "1":
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     return JsonResponse(
-        {"rss_kb_before": before, "collected": collected, "rss_kb_after_gc": after_gc, "rss_kb": _rss_kb()}
+        {
+            "rss_kb_before": before,
+            "collected": collected,
+            "rss_kb_after_gc": after_gc,
+            "rss_kb": _rss_kb(),
+            # Python's own view: what it still holds, whatever the allocator keeps mapped.
+            "objects": len(gc.get_objects()),
+            "allocated_blocks": sys.getallocatedblocks(),
+        }
     )
 
 

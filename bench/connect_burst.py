@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/connect_burst.py                 # 1,000 sockets, 2 bursts; about 2 minutes
     .venv/bin/python bench/connect_burst.py --quick         # 200 sockets, 1 burst
+    .venv/bin/python bench/connect_burst.py --processes 2   # two daphne processes, sockets dealt in turn
+    .venv/bin/python bench/connect_burst.py --socket notifications   # apps' notification sockets
     make bench-burst [BENCH_ARGS=...]
 
 The aim (issue "Load"): 1,000 concurrent websocket connects with auth, p99 handshake under 1 s,
@@ -32,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import math
 import shutil
@@ -88,6 +91,64 @@ async def handshake(target, room_id: str, token: str, timeout: float) -> tuple[H
     return result, ws
 
 
+class Processes:
+    """Several daphne processes of one deployment seen as one server, as a client sees them with no
+    balancer in front: each socket goes to the next process in turn (so the two participants of a
+    room are on different processes), CPU and memory are summed over the processes."""
+
+    def __init__(self, servers: list) -> None:
+        self.servers = servers
+        self._turn = itertools.cycle(servers)
+        self.name = "+".join(server.name for server in servers)
+        self.popen = servers[0].popen
+
+    @property
+    def ws_base(self) -> str:
+        return next(self._turn).ws_base
+
+    @property
+    def ports(self) -> list[int]:
+        return [server.port for server in self.servers]
+
+    def rss_kb(self) -> int:
+        return sum(server.rss_kb() for server in self.servers)
+
+    def cpu_seconds(self) -> float:
+        return sum(server.cpu_seconds() for server in self.servers)
+
+    def stop(self, timeout: float = 8.0) -> None:
+        for server in self.servers:
+            server.stop(timeout=timeout)
+
+
+class NotificationsTarget:
+    """The notifications socket (``/ws/notifications/``), one per user's app: what a fleet of mobile
+    apps reconnecting at once (a deploy, a network blip) looks like. Ready = ``connected``."""
+
+    label = "ours"
+    app = True
+    ready_type = "connected"
+
+    def __init__(self, server) -> None:
+        self.server = server
+
+    def url(self, _room_id: str) -> str:
+        return f"{self.server.ws_base}/ws/notifications/"
+
+
+class LogWatches:
+    """``LogWatch`` over every process."""
+
+    def __init__(self, servers: list) -> None:
+        self.watches = [sb.LogWatch(server) for server in servers]
+        self.messages: Counter[str] = Counter()
+
+    def new(self) -> int:
+        count = sum(watch.new() for watch in self.watches)
+        self.messages = sum((watch.messages for watch in self.watches), Counter())
+        return count
+
+
 def presence_count(redis_url: str | None) -> int | None:
     """Presence entries left in the bench's Redis DB (None without Redis)."""
     if not redis_url:
@@ -142,16 +203,20 @@ async def wait_disconnected(redis_url: str | None, app: bool, timeout: float = 6
 
 
 async def collect(target, app: bool, trim: bool = False) -> dict[str, int] | None:
+    """A full collection in every process; the RSS summed."""
     if not app:
         return None
-    return await asyncio.to_thread(harness.collect_garbage, target.server.port, trim=trim)
+    results = [
+        await asyncio.to_thread(harness.collect_garbage, port, trim=trim) for port in target.server.ports
+    ]
+    return {key: sum(r[key] for r in results) for key in results[0]}
 
 
 async def burst(
     target, pairs: list[tuple[str, str]], *, redis_url: str | None, settle: float, timeout: float
 ) -> dict[str, Any]:
     server, app = target.server, target.app
-    logs = sb.LogWatch(server)
+    logs = LogWatches(server.servers if app else [server])
     logs.new()
     gc.collect()
     collected = await collect(target, app)
@@ -211,6 +276,12 @@ async def burst(
             "after_malloc_trim": mb(rss_trim),
         },
         "gc_before_collected": collected["collected"] if collected else None,
+        # Python objects and allocator blocks in use before the burst and after it (and a collection):
+        # equal counts with a higher RSS mean memory the allocators keep, not objects kept alive.
+        "python_objects": [collected.get("objects"), after_gc.get("objects")] if collected else None,
+        "allocated_blocks": [collected.get("allocated_blocks"), after_gc.get("allocated_blocks")]
+        if collected
+        else None,
         "memory_back_near_baseline": final <= rss_before + allowed,
         "memory_allowed_mb": round(allowed / 1024, 1),
         "server_log_errors": logs.new(),
@@ -243,7 +314,15 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace, workdir: Path, clock) -> dict[str, Any]:
-    results: dict[str, Any] = harness.machine_state(sb, log, connections=args.connections, rounds=args.rounds)
+    results: dict[str, Any] = harness.machine_state(
+        sb,
+        log,
+        connections=args.connections,
+        rounds=args.rounds,
+        processes=args.processes,
+        socket=args.socket,
+        backlog=args.backlog,
+    )
     sb.raise_nofile()
     database_url = sb.postgres_database()
     if database_url is None:
@@ -293,12 +372,19 @@ async def _run(args: argparse.Namespace, workdir: Path, clock) -> dict[str, Any]
     results["bursts"] = {}
     for key in args.servers:
         if key == "ours":
-            server = start_ours("daphne-burst", env, workdir, args.backlog)
-            target = sb.Target("ours", server, True)
+            server = Processes(
+                [start_ours(f"daphne-burst-{i}", env, workdir, args.backlog) for i in range(args.processes)]
+            )
+            target = (
+                NotificationsTarget(server)
+                if args.socket == "notifications"
+                else sb.Target("ours", server, True)
+            )
         else:
             server = sb.start_bare("bare-burst", env, workdir, None)
             target = sb.Target("bare", server, False)
-        log(f"{key}: pid {server.popen.pid}, port {server.port}; warm-up burst of {len(warm)}")
+        ports = server.ports if key == "ours" else [server.port]
+        log(f"{key}: pid {server.popen.pid}, ports {ports}; warm-up burst of {len(warm)}")
         await burst(target, warm, redis_url=redis_url, settle=0.5, timeout=args.timeout)
         results["bursts"][key] = []
         for i, pairs in enumerate(rounds, 1):
@@ -360,7 +446,8 @@ def report(results: dict[str, Any]) -> None:
     rows.append(line("server log errors/warnings", lambda r: r["server_log_errors"]))
     print()
     sb.print_table(
-        f"Connect burst ({results['connections']:,} sockets at once; {results['machine']}; "
+        f"Connect burst ({results['connections']:,} {results['socket']} sockets at once, "
+        f"{results['processes']} daphne process(es), backlog {results['backlog']}; {results['machine']}; "
         "ours = daphne + Channels app, bare = bench/bare_relay.py)",
         header,
         rows,
@@ -404,7 +491,21 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after the disconnects")
     parser.add_argument("--timeout", type=float, default=30.0, help="per socket, until ready")
     parser.add_argument("--servers", type=lambda v: v.split(","), default=["ours", "bare"])
-    parser.add_argument("--backlog", type=int, help="daphne's listen backlog (Twisted's default: 50)")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=1024,
+        help="daphne's listen backlog (default 1024, as `make run`; Twisted's own default, 50, drops "
+        "SYNs in a burst: clients wait 1, 3, 7 s to retry and daphne's 5 s handshake timeout answers 403)",
+    )
+    parser.add_argument(
+        "--socket",
+        choices=["room", "notifications"],
+        default="room",
+        help="room: both participants of N/2 consultations enter their room; notifications: N apps "
+        "open their notifications socket (patients and doctors of those consultations)",
+    )
+    parser.add_argument("--processes", type=int, default=1, help="daphne processes (sockets dealt in turn)")
     parser.add_argument("--profile", action="store_true", help="py-spy daphne during the bursts")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra server env")
     parser.add_argument("--json", type=Path, help="write all results to this file")

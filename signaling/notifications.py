@@ -12,6 +12,7 @@ A doctor's own socket counts as "online" for their status.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -62,9 +63,10 @@ class NotificationConsumer(FrameSocket):
         self.delivered: OrderedDict[int, None] = OrderedDict()
         self.status_groups: set[str] = set()
 
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        self.in_groups = True
-        await self.join_user_sockets()
+        self.in_groups = True  # from here on, cleanup must undo the memberships
+        await asyncio.gather(
+            self.channel_layer.group_add(self.group, self.channel_name), self.join_user_sockets()
+        )
         # Registered before the inbox is read: a notification from now on comes live or by resume.
         await self.presence.put(self.room_id, self.channel_name, self.presence_entry())
         unread, latest = await storage(_summary)(self.user.pk)
