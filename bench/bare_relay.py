@@ -134,6 +134,7 @@ async def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--store", help="postgresql://... or sqlite:///path: store chat messages first")
+    parser.add_argument("--backlog", type=int, default=100, help="listen backlog (asyncio's default: 100)")
     parser.add_argument("--store-threads", type=int, default=8, help="database connections (PostgreSQL)")
     args = parser.parse_args()
 
@@ -154,6 +155,7 @@ async def main() -> None:
         ping_timeout=30,
         close_timeout=1,  # on shutdown, do not wait for peers the bench has already dropped
         max_queue=64,
+        backlog=args.backlog,
     ):
         print(f"bare relay listening on {args.host}:{args.port} store={bool(store)}", flush=True)
         await stop

@@ -381,7 +381,7 @@ async def _run(args: argparse.Namespace, workdir: Path, clock) -> dict[str, Any]
                 else sb.Target("ours", server, True)
             )
         else:
-            server = sb.start_bare("bare-burst", env, workdir, None)
+            server = sb.start_bare("bare-burst", env, workdir, None, backlog=args.backlog)
             target = sb.Target("bare", server, False)
         ports = server.ports if key == "ours" else [server.port]
         log(f"{key}: pid {server.popen.pid}, ports {ports}; warm-up burst of {len(warm)}")

@@ -378,9 +378,13 @@ def start_daphne(name: str, env: dict[str, str], workdir: Path) -> Server:
     raise RuntimeError("daphne could not bind a free port three times")
 
 
-def start_bare(name: str, env: dict[str, str], workdir: Path, store: str | None) -> Server:
+def start_bare(
+    name: str, env: dict[str, str], workdir: Path, store: str | None, backlog: int | None = None
+) -> Server:
     port = free_port()
     args = [sys.executable, str(BENCH_DIR / "bare_relay.py"), "--port", str(port)]
+    if backlog:
+        args += ["--backlog", str(backlog)]
     if store:
         args += ["--store", store]
     server = _spawn(name, args, env, workdir, port)

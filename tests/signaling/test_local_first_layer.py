@@ -283,3 +283,61 @@ async def test_one_notice_per_process_and_consumers_never_see_it(processes):
     assert await nothing_arrives(here, first)
     assert await nothing_arrives(here, second)
     assert await queued_in_redis(here, first) == 0
+
+
+async def test_joining_caches_the_members_it_read(processes):
+    # group_add reads the members in the same round trip as the change: the join announcement that
+    # follows it needs no lookup, so it reaches who was there, not who joined unannounced after.
+    here, there = processes
+    before = await there.new_channel()
+    await there.group_add("room.j", before)
+    local, _ = await socket_in(here)
+    await here.group_add("room.j", local)
+    unannounced = await there.new_channel()
+    await join_behind_the_layers_back(there, "room.j", unannounced)
+
+    await here.group_send_relay("room.j", {"type": "room.relay", "n": 1})
+
+    assert (await received(there, before))["n"] == 1
+    assert await nothing_arrives(there, unannounced)
+
+
+async def test_a_drop_elsewhere_does_not_keep_a_group_from_caching(processes):
+    here, there = processes
+    local, _ = await socket_in(here)
+    other, _ = await socket_in(here)
+    await here.group_add("room.k", local)
+    await here.group_add("room.l", other)
+    here._forget_members("room.k")
+    lookup = asyncio.create_task(here.group_send_relay("room.k", {"type": "room.relay", "n": 0}))
+    await asyncio.sleep(0)  # the lookup is under way when another group's cache is dropped
+    here._forget_members("room.l")
+    await lookup
+    unannounced = await there.new_channel()
+    await join_behind_the_layers_back(there, "room.k", unannounced)
+
+    await here.group_send_relay("room.k", {"type": "room.relay", "n": 1})
+
+    assert await nothing_arrives(there, unannounced)  # served from the cache the lookup filled
+
+
+async def test_group_add_and_discard_make_one_round_trip_each(processes):
+    here, _ = processes
+    local, _ = await socket_in(here)
+    pool = here.connection(here.consistent_hash("room.m")).connection_pool
+    checkouts = []
+    original = pool.get_connection
+
+    async def counting_get_connection(*args, **kwargs):
+        checkouts.append(1)  # every command or pipeline takes a connection from the pool
+        return await original(*args, **kwargs)
+
+    pool.get_connection = counting_get_connection
+    try:
+        await here.group_add("room.m", local)
+        await here.group_discard("room.m", local)
+    finally:
+        pool.get_connection = original
+
+    assert len(checkouts) == 2
+    assert await here.connection(here.consistent_hash("room.m")).zcard(here._group_key("room.m")) == 0
