@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 import phonenumbers
 from django.db import models
@@ -44,7 +45,9 @@ class RoundedDecimalField(serializers.DecimalField):
 
     def validate_precision(self, value: Decimal) -> Decimal:
         if value.is_finite():
-            value = value.quantize(Decimal(1).scaleb(-self.decimal_places), rounding=ROUND_HALF_EVEN)
+            # Too many digits to round (1e308): left as is for the max_digits check to refuse.
+            with contextlib.suppress(InvalidOperation):
+                value = value.quantize(Decimal(1).scaleb(-self.decimal_places), rounding=ROUND_HALF_EVEN)
         return super().validate_precision(value)
 
 
