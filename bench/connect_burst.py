@@ -469,18 +469,7 @@ def report(results: dict[str, Any]) -> None:
                 print(f"    x{count} {kind}")
             for message, count in r["server_log_messages"].items():
                 print(f"    server log x{count}: {message}")
-    for name, p in results["phases"].items():
-        if p["foreign_percent_of_machine"] > 10:
-            print(
-                f"WARNING: other processes used {p['foreign_percent_of_machine']}% of the machine during "
-                f"{name} ({p['foreign_cpu_seconds']} CPU-s in {p['seconds']} s): its figures are skewed"
-            )
-        if p["steal_percent"] > 5:
-            print(f"WARNING: steal {p['steal_percent']}% during {name}: its figures are stretched")
-    if results["machine_busy_before_percent"] > 20:
-        print(f"WARNING: the machine was {results['machine_busy_before_percent']}% busy before the start")
-    for name, (count, first) in results["server_problems"].items():
-        print(f"  WARNING {name} logged {count} errors/tracebacks; the first:\n{first}")
+    harness.print_warnings(results)
 
 
 def main() -> int:

@@ -121,3 +121,20 @@ def machine_state(sb: ModuleType, log: Callable[[str], None], **settings) -> dic
     if busy > 20 or steal > 5:
         log("WARNING: the machine is busy or stolen from: every figure below will be skewed")
     return results
+
+
+def print_warnings(results: dict) -> None:
+    """After a bench's table: the phases other processes or the hypervisor skewed, a busy start,
+    and the servers that logged errors."""
+    for name, p in results["phases"].items():
+        if p["foreign_percent_of_machine"] > 10:
+            print(
+                f"WARNING: other processes used {p['foreign_percent_of_machine']}% of the machine during "
+                f"{name} ({p['foreign_cpu_seconds']} CPU-s in {p['seconds']} s): its figures are skewed"
+            )
+        if p["steal_percent"] > 5:
+            print(f"WARNING: steal {p['steal_percent']}% during {name}: its figures are stretched")
+    if results["machine_busy_before_percent"] > 20:
+        print(f"WARNING: the machine was {results['machine_busy_before_percent']}% busy before the start")
+    for name, (count, first) in results["server_problems"].items():
+        print(f"  WARNING {name} logged {count} errors/tracebacks; the first:\n{first}")
