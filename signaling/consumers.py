@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
 
 from clinical.models import ConsultationState
 from clinical.services import InvalidTransition, RoomAccessError
@@ -41,12 +42,9 @@ class ConsultationConsumer(FrameSocket):
 
     # --- Connection lifecycle ---------------------------------------------------------------------
 
-    async def connect(self) -> None:
+    async def set_up(self, token: AccessToken) -> None:
         # A connect makes two trips to the database (who and may they, then the room's position
         # once in its group) and three round trips to Redis: a burst of connects is CPU-bound.
-        token = await self.accept_token()
-        if token is None:
-            return
         room_id = self.scope["url_route"]["kwargs"]["consultation_id"]
         try:
             self.user, self.access = await storage(services.open_room)(token, room_id)

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404
+from rest_framework_simplejwt.tokens import AccessToken
 
 from clinical.doctors.selectors import get_doctor_for
 from signaling import frames, protocol, revocation
@@ -53,8 +54,8 @@ class NotificationConsumer(FrameSocket):
     client_frames = np.CLIENT_FRAMES
     socket_kind = revocation.NOTIFICATION_SOCKETS
 
-    async def connect(self) -> None:
-        if not await self.accept_user():
+    async def set_up(self, token: AccessToken) -> None:
+        if not await self.look_up_user(token):
             return
         self.role = self.user.role
         self.group = services.user_group(self.user.pk)

@@ -6,9 +6,11 @@ handle each in ``on_<type>``; ``_cleanup`` undoes whatever ``connect`` set up.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,6 +32,21 @@ logger = logging.getLogger("telehealth.signaling")
 encode_frame = json.JSONEncoder(separators=(",", ":")).encode
 
 
+_setup_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def setup_slot() -> asyncio.Semaphore:
+    """The running loop's ``WS_SETUP_CONCURRENCY`` set-up slots (one semaphore per event loop:
+    a semaphore belongs to the loop it first waited on)."""
+    loop = asyncio.get_running_loop()
+    slots = _setup_slots.get(loop)
+    if slots is None:
+        slots = _setup_slots[loop] = asyncio.Semaphore(settings.WS_SETUP_CONCURRENCY)
+    return slots
+
+
 class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
     client_frames: dict[str, type[ClientFrame]] = {}
     socket_kind: str = ""  # which ``socket.revoke`` events close it (``signaling.revocation``)
@@ -43,10 +60,24 @@ class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def connect(self) -> None:
+        # The handshake is answered first (HTTP 101, the token verified); the rest of the set-up
+        # waits for one of a few slots, so that in a burst of connects the event loop serves the
+        # handshakes instead of interleaving them with a thousand half-done set-ups.
+        token = await self.accept_token()
+        if token is None:
+            return
+        async with setup_slot():
+            await self.set_up(token)
+
+    async def set_up(self, token: AccessToken) -> None:
+        """Everything after the handshake: who is connecting, groups, presence, the first frames."""
+        raise NotImplementedError
+
     async def accept_token(self) -> AccessToken | None:
         """Accept the handshake (choosing our subprotocol when offered) and return the access token
         the auth middleware verified; without one, close with 4401 and return None. The user is
-        still to be looked up (``accept_user``)."""
+        still to be looked up (``set_up``)."""
         self.ready = False
         self.in_groups = False
         self.cleaned_up = False
@@ -57,12 +88,9 @@ class FrameSocket(LocalDeliveryMixin, AsyncWebsocketConsumer):
             await self.close(protocol.CLOSE_UNAUTHENTICATED)
         return token
 
-    async def accept_user(self) -> bool:
-        """``accept_token``, then the token's user (active, session not revoked) in ``self.user``;
-        without one, close with 4401 and return False."""
-        token = await self.accept_token()
-        if token is None:
-            return False
+    async def look_up_user(self, token: AccessToken) -> bool:
+        """The token's user (active, session not revoked) in ``self.user``; without one, close
+        with 4401 and return False."""
         self.user = await storage(user_for_token)(token)
         if self.user is None:
             await self.close(protocol.CLOSE_UNAUTHENTICATED)

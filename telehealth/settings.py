@@ -123,9 +123,15 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("SQLITE_PATH") or str(BASE_DIR / "db.sqlite3"),
-            # Daphne serves async and sync code from several threads: wait for the write lock
-            # instead of failing with "database is locked".
-            "OPTIONS": {"timeout": 20},
+            # Daphne serves async and sync code from several threads. WAL lets readers run beside
+            # the writer; IMMEDIATE takes the write lock when a transaction starts, so a transaction
+            # that reads and then writes waits for the lock (``timeout``) instead of failing with
+            # "database is locked" when another thread committed in between.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
+            },
         }
     }
 
@@ -390,6 +396,8 @@ TURN_TTL_SECONDS = env_int("TURN_TTL_SECONDS", 3600, minimum=60)
 if TURN_URLS and not TURN_SECRET:
     raise ImproperlyConfigured("TURN_URLS needs TURN_SECRET (coturn's static-auth-secret).")
 # Chat and vitals are written on this many threads per process (SQLite serialises writes anyway).
+# Sockets setting up at once per process, after their handshake (``signaling.sockets.setup_slot``).
+WS_SETUP_CONCURRENCY = env_int("WS_SETUP_CONCURRENCY", 32, minimum=1)
 SIGNALING_DB_THREADS = env_int("SIGNALING_DB_THREADS", 8 if DATABASE_URL else 1, minimum=1)
 VITALS_NORMAL_RANGES = env_json("VITALS_NORMAL_RANGES", {})
 

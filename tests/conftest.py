@@ -9,6 +9,7 @@ their URL is not set.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -68,6 +69,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker, (var, scheme) in _MARKER_NEEDS.items():
             if marker in item.keywords and not os.environ.get(var, "").startswith(scheme):
                 item.add_marker(pytest.mark.skip(reason=f"{marker}: {var} is not set to a {scheme} URL"))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> Iterator[None]:
+    """On SQLite the test database is a WAL file in memory (``/dev/shm`` where there is one), not
+    Django's shared-cache in-memory database: shared-cache locks fail at once ("database table is
+    locked") when a socket's storage thread and the test write at the same moment, where a file
+    database waits for the lock like the real server does. Its transactions stay DEFERRED: with
+    the server's IMMEDIATE, the transaction wrapping a ``django_db`` test would hold the write
+    lock for the whole test, and the socket it drives could not store anything."""
+    import tempfile
+
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if not database["ENGINE"].endswith("sqlite3"):
+        yield
+        return
+    folder = tempfile.mkdtemp(
+        prefix="telehealth-test-db-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    )
+    database.setdefault("TEST", {})["NAME"] = os.path.join(folder, "test.sqlite3")
+    database["OPTIONS"] = {**database.get("OPTIONS", {}), "transaction_mode": None}
+    yield
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
