@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from clinical import vitals as vital_rules
@@ -58,54 +58,73 @@ class RoomAccess:
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_NOT_JOINABLE = 4409
-
-
-def _verification_revoked(doctor: User) -> bool:
-    """A doctor whose profile was rejected (verification refused or revoked) hosts no room."""
-    from clinical.models import DoctorProfile, VerificationStatus
-
-    return DoctorProfile.objects.filter(user=doctor, verification_status=VerificationStatus.REJECTED).exists()
+ROOM_ACCESS_FIELDS = (
+    "pk",
+    "patient_id",
+    "doctor_id",
+    "state",
+    "type",
+    "scheduled_start",
+    "duration_minutes",
+    "last_seq",
+)
 
 
 def check_room_access(consultation_id: str, user: User, *, now: datetime | None = None) -> RoomAccess:
     """May ``user`` join the room of this consultation now? Only its patient and doctor may, once it
     is paid for; the patient only inside the time window, the doctor (the host) whenever it is not
-    over."""
+    over, unless their verification was refused or revoked. One query (it runs on every connect),
+    reading only the columns the room needs: no clinical content."""
+    from clinical.models import DoctorProfile, VerificationStatus
+
     now = now or timezone.now()
-    consultation = Consultation.objects.filter(pk=consultation_id).first()
-    if consultation is None:
+    row = (
+        Consultation.objects.filter(pk=consultation_id)
+        .annotate(
+            doctor_revoked=Exists(
+                DoctorProfile.objects.filter(
+                    user_id=OuterRef("doctor_id"), verification_status=VerificationStatus.REJECTED
+                )
+            )
+        )
+        .values(*ROOM_ACCESS_FIELDS, "doctor_revoked")
+        .first()
+    )
+    if row is None:
         raise RoomAccessError(CLOSE_NOT_FOUND, "No such consultation.")
-    if user.pk == consultation.patient_id:
+    if user.pk == row["patient_id"]:
         role = "patient"
-    elif user.pk == consultation.doctor_id:
+    elif user.pk == row["doctor_id"]:
         role = "doctor"
     else:
         raise RoomAccessError(CLOSE_FORBIDDEN, "Only the consultation's patient and doctor may join.")
-    if consultation.state in TERMINAL_STATES:
-        raise RoomAccessError(CLOSE_NOT_JOINABLE, f"The consultation is {consultation.state}.")
-    if role == "doctor" and _verification_revoked(user):
+    state = row["state"]
+    if state in TERMINAL_STATES:
+        raise RoomAccessError(CLOSE_NOT_JOINABLE, f"The consultation is {state}.")
+    if role == "doctor" and row["doctor_revoked"]:
         raise RoomAccessError(CLOSE_FORBIDDEN, "Your verification was revoked: no consultations.")
-    if consultation.state == ConsultationState.PENDING_PAYMENT:
+    if state == ConsultationState.PENDING_PAYMENT:
         # Not even the doctor: nothing happens in a room until the booking is paid for.
         raise RoomAccessError(CLOSE_NOT_JOINABLE, "The consultation is awaiting payment.")
-    if role == "patient" and consultation.state != ConsultationState.IN_PROGRESS:
-        opens = consultation.scheduled_start - timedelta(minutes=settings.ROOM_JOIN_EARLY_MINUTES)
-        closes = consultation.scheduled_end + timedelta(minutes=settings.ROOM_JOIN_LATE_MINUTES)
+    scheduled_end = row["scheduled_start"] + timedelta(minutes=row["duration_minutes"])
+    if role == "patient" and state != ConsultationState.IN_PROGRESS:
+        opens = row["scheduled_start"] - timedelta(minutes=settings.ROOM_JOIN_EARLY_MINUTES)
+        closes = scheduled_end + timedelta(minutes=settings.ROOM_JOIN_LATE_MINUTES)
         if not opens <= now <= closes:
             raise RoomAccessError(
                 CLOSE_NOT_JOINABLE,
                 f"The room opens at {opens.isoformat()} and closes at {closes.isoformat()}.",
             )
     return RoomAccess(
-        consultation_id=str(consultation.pk),
+        consultation_id=str(row["pk"]),
         role=role,
-        state=consultation.state,
-        type=consultation.type,
-        patient_id=str(consultation.patient_id),
-        doctor_id=str(consultation.doctor_id),
-        scheduled_start=consultation.scheduled_start,
-        scheduled_end=consultation.scheduled_end,
-        last_seq=consultation.last_seq,
+        state=state,
+        type=row["type"],
+        patient_id=str(row["patient_id"]),
+        doctor_id=str(row["doctor_id"]),
+        scheduled_start=row["scheduled_start"],
+        scheduled_end=scheduled_end,
+        last_seq=row["last_seq"],
     )
 
 

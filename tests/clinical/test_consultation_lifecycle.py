@@ -115,3 +115,14 @@ def test_demo_consultation_command_creates_a_joinable_room():
     consultation = Consultation.objects.get(pk=out.getvalue().strip())
     assert check_room_access(str(consultation.pk), consultation.patient).role == "patient"
     assert consultation.doctor.role == "doctor"
+
+
+@pytest.mark.parametrize("who", ["patient", "doctor"])
+def test_room_access_is_one_query(django_assert_num_queries, who):
+    from clinical.services import check_room_access
+
+    consultation = ConsultationFactory(state=ConsultationState.IN_PROGRESS)
+    with django_assert_num_queries(1):
+        access = check_room_access(str(consultation.pk), getattr(consultation, who))
+    assert access.role == who
+    assert access.scheduled_end == consultation.scheduled_end
