@@ -4,6 +4,7 @@
     .venv/bin/python bench/connect_burst.py --quick         # 200 sockets, 1 burst
     .venv/bin/python bench/connect_burst.py --processes 2   # two daphne processes, sockets dealt in turn
     .venv/bin/python bench/connect_burst.py --socket notifications   # apps' notification sockets
+    .venv/bin/python bench/connect_burst.py --servers ours,daphne,bare  # with daphne's own floor
     make bench-burst [BENCH_ARGS=...]
 
 The aim (issue "Load"): 1,000 concurrent websocket connects with auth, p99 handshake under 1 s,
@@ -25,7 +26,9 @@ garbage collection (``bench/gc/``, a bench-only URL). The criterion: RSS after t
 collection at most ``max(20 MB, 10%)`` above the RSS before the burst. ``malloc_trim`` is reported
 on the side, to tell memory still held by Python from memory the C allocator has not given back.
 
-The bare relay (``bench/bare_relay.py``) gets the same bursts; it has no garbage-collection URL.
+Two baselines get the same bursts (``--servers ours,daphne,bare``; neither has a garbage-collection
+URL): ``daphne``, daphne serving ``bench/daphne_floor.py`` (accept and hello, nothing else: daphne's
+own cost per handshake), and ``bare``, the ``websockets`` relay (``bench/bare_relay.py``).
 """
 
 from __future__ import annotations
@@ -301,10 +304,10 @@ def log_burst(label: str, r: dict[str, Any]) -> None:
     )
 
 
-def start_ours(name: str, env: dict[str, str], workdir: Path, backlog: int | None):
+def start_daphne(name: str, env: dict[str, str], workdir: Path, backlog: int | None, app: str):
     def argv(port: int) -> list[str]:
         endpoint = f"tcp:port={port}:interface=127.0.0.1" + (f":backlog={backlog}" if backlog else "")
-        return [sys.executable, "-m", "daphne", "-e", endpoint, "asgi:application"]
+        return [sys.executable, "-m", "daphne", "-e", endpoint, app]
 
     return harness.start_server(sb, name, argv, env, workdir, harness.http_ok("/health/"))
 
@@ -373,13 +376,21 @@ async def _run(args: argparse.Namespace, workdir: Path, clock) -> dict[str, Any]
     for key in args.servers:
         if key == "ours":
             server = Processes(
-                [start_ours(f"daphne-burst-{i}", env, workdir, args.backlog) for i in range(args.processes)]
+                [
+                    start_daphne(f"daphne-burst-{i}", env, workdir, args.backlog, "asgi:application")
+                    for i in range(args.processes)
+                ]
             )
             target = (
                 NotificationsTarget(server)
                 if args.socket == "notifications"
                 else sb.Target("ours", server, True)
             )
+        elif key == "daphne":
+            server = start_daphne(
+                "daphne-floor", env, workdir, args.backlog, "bench.daphne_floor:application"
+            )
+            target = sb.Target("daphne", server, False)
         else:
             server = sb.start_bare("bare-burst", env, workdir, None, backlog=args.backlog)
             target = sb.Target("bare", server, False)
@@ -448,7 +459,7 @@ def report(results: dict[str, Any]) -> None:
     sb.print_table(
         f"Connect burst ({results['connections']:,} {results['socket']} sockets at once, "
         f"{results['processes']} daphne process(es), backlog {results['backlog']}; {results['machine']}; "
-        "ours = daphne + Channels app, bare = bench/bare_relay.py)",
+        "ours = daphne + Channels app, daphne = daphne + bench/daphne_floor.py, bare = bench/bare_relay.py)",
         header,
         rows,
     )
