@@ -114,6 +114,8 @@ if DATABASE_URL:
     }
     if env_bool("DATABASE_POOL", False) and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # psycopg's pool: connections are reused across requests and storage threads (ASGI-safe).
+        # Our backend sweeps the pool when it meets a dead connection (``telehealth.postgres``).
+        DATABASES["default"]["ENGINE"] = "telehealth.postgres"
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=1),
             "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),

@@ -67,6 +67,15 @@ def test_database_url_switches_to_postgres(monkeypatch):
     assert (db["HOST"], db["PORT"], db["NAME"], db["USER"]) == ("db.internal", 5433, "telehealth", "app")
 
 
+def test_database_pool_uses_the_sweeping_backend(monkeypatch):
+    s = load_settings(
+        monkeypatch, DATABASE_URL="postgres://app:pw@db.internal:5433/telehealth", DATABASE_POOL="true"
+    )
+    db = s.DATABASES["default"]
+    assert db["ENGINE"] == "telehealth.postgres"
+    assert db["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 20}
+
+
 def test_redis_url_switches_cache_channels_and_celery(monkeypatch):
     url = "redis://cache.internal:6379/2"
     s = load_settings(monkeypatch, REDIS_URL=url)
