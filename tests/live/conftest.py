@@ -249,7 +249,7 @@ def _wait_until_healthy(server: LiveServer, timeout: float) -> None:
 
 
 @pytest.fixture
-def start_daphne(live_database_env, tmp_path) -> Iterator[Callable[..., LiveServer]]:
+def start_daphne(live_database_env, tmp_path, request) -> Iterator[Callable[..., LiveServer]]:
     """``start_daphne(env_overrides=None, *, timeout=20.0) -> LiveServer``; any number per test."""
     started: list[LiveServer] = []
 
@@ -277,6 +277,10 @@ def start_daphne(live_database_env, tmp_path) -> Iterator[Callable[..., LiveServ
     finally:
         for server in reversed(started):
             _stop(server.process)
+        report = getattr(request.node, "report_call", None)  # kept by tests/conftest.py
+        if report is not None and report.failed:
+            for server in started:  # shown under "Captured stdout teardown"
+                print(f"--- {server.log_path} (last 60 lines)\n{server.log_tail(60)}")
 
 
 @pytest.fixture
