@@ -397,9 +397,9 @@ TURN_SECRET = env_str("TURN_SECRET")
 TURN_TTL_SECONDS = env_int("TURN_TTL_SECONDS", 3600, minimum=60)
 if TURN_URLS and not TURN_SECRET:
     raise ImproperlyConfigured("TURN_URLS needs TURN_SECRET (coturn's static-auth-secret).")
-# Chat and vitals are written on this many threads per process (SQLite serialises writes anyway).
 # Sockets setting up at once per process, after their handshake (``signaling.sockets.setup_slot``).
 WS_SETUP_CONCURRENCY = env_int("WS_SETUP_CONCURRENCY", 32, minimum=1)
+# Chat and vitals are written on this many threads per process (SQLite serialises writes anyway).
 SIGNALING_DB_THREADS = env_int("SIGNALING_DB_THREADS", 8 if DATABASE_URL else 1, minimum=1)
 VITALS_NORMAL_RANGES = env_json("VITALS_NORMAL_RANGES", {})
 

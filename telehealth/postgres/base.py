@@ -52,15 +52,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise ImproperlyConfigured("Pooling doesn't support persistent connections.")
         connect_kwargs = self.get_connection_params()
         connect_kwargs["autocommit"] = True  # Django sets the real mode later
-        holder: dict[str, ConnectionPool] = {}
+        pools, alias = self._connection_pools, self.alias
         checks = self.settings_dict["CONN_HEALTH_CHECKS"]
         pool = ConnectionPool(
             kwargs=connect_kwargs,
             open=False,
             configure=self._configure_connection,
-            check=sweeping_check(lambda: holder.get("pool")) if checks else None,
+            # The pool that won the race below (threads may build one each) is the one swept.
+            check=sweeping_check(lambda: pools.get(alias)) if checks else None,
             **({} if pool_options is True else pool_options),
         )
-        holder["pool"] = pool
         self._connection_pools.setdefault(self.alias, pool)
         return self._connection_pools[self.alias]

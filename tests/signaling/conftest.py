@@ -13,6 +13,7 @@ from asgi import application
 from telehealth.accounts.services import issue_tokens
 from tests.factories import ConsultationFactory
 from tests.ws_clients import ConnectionClosed, RoomClient  # noqa: F401  (tests import them from here)
+from tests.ws_connect import open_socket
 
 SDP = (
     "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -76,6 +77,24 @@ async def room(consultation):
                 # `participants`; `waiting` comes once it is committed. Left unclaimed for the test.
                 while not client.of_type("waiting"):
                     await client.receive(5)
+        return client
+
+    yield connect
+    for client in clients:
+        with contextlib.suppress(Exception):
+            await client.leave()
+
+
+@pytest.fixture
+async def socket_of(transactional_db):
+    """``await socket_of(user, path, origin=...)``: a socket on any route, notifications by default
+    (not yet read from); ``user=None`` connects without a token."""
+    clients = []
+
+    async def connect(user, path: str = "/ws/notifications/", *, origin: str | None = None):
+        token = (await database_sync_to_async(issue_tokens)(user))["access"] if user is not None else None
+        client = await open_socket(path, token, origin=origin)
+        clients.append(client)
         return client
 
     yield connect

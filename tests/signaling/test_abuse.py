@@ -5,7 +5,6 @@ Room-socket cases already in ``test_bad_input.py`` and ``test_connect.py`` are n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import statistics
 import time
@@ -13,28 +12,9 @@ import time
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
-from telehealth.accounts.services import issue_tokens
 from tests.factories import ConsultationFactory, UserFactory
-from tests.ws_connect import open_socket
 
 NOTIFICATIONS = "/ws/notifications/"
-
-
-@pytest.fixture
-async def socket_of(transactional_db):
-    """``await socket_of(user, path, origin=...)``: a socket on any route (not yet read from)."""
-    clients = []
-
-    async def connect(user, path: str = NOTIFICATIONS, *, origin: str | None = None):
-        token = (await sync_to_async(issue_tokens)(user))["access"] if user is not None else None
-        client = await open_socket(path, token, origin=origin)
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        with contextlib.suppress(Exception):
-            await client.leave()
 
 
 @pytest.fixture

@@ -4,38 +4,19 @@ groups, presence, first frames) waits for one of ``WS_SETUP_CONCURRENCY`` slots 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 from channels.db import database_sync_to_async
 
 from signaling.notifications import NotificationConsumer
 from signaling.sockets import setup_slot
-from telehealth.accounts.services import issue_tokens
 from tests.factories import ConsultationFactory, UserFactory
-from tests.ws_connect import open_socket
 
 NOTIFICATIONS = "/ws/notifications/"
 
 
-@pytest.fixture
-async def sockets(transactional_db):
-    clients = []
-
-    async def connect(user, path: str = NOTIFICATIONS):
-        token = (await database_sync_to_async(issue_tokens)(user))["access"]
-        client = await open_socket(path, token)
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        with contextlib.suppress(Exception):
-            await client.leave()
-
-
 @pytest.mark.parametrize("kind", ["notifications", "room"])
-async def test_the_handshake_is_answered_while_every_setup_slot_is_taken(sockets, settings, kind):
+async def test_the_handshake_is_answered_while_every_setup_slot_is_taken(socket_of, settings, kind):
     settings.WS_SETUP_CONCURRENCY = 1
     consultation = await database_sync_to_async(ConsultationFactory)()
     path = NOTIFICATIONS if kind == "notifications" else f"/ws/consultations/{consultation.pk}/"
@@ -43,7 +24,7 @@ async def test_the_handshake_is_answered_while_every_setup_slot_is_taken(sockets
     slots = setup_slot()
     await slots.acquire()
     try:
-        client = await sockets(consultation.patient, path)
+        client = await socket_of(consultation.patient, path)
         assert client.connected  # HTTP 101 while the set-up waits for the slot
         with pytest.raises(asyncio.TimeoutError):
             await client.expect(first_frame, timeout=0.3)
@@ -52,7 +33,7 @@ async def test_the_handshake_is_answered_while_every_setup_slot_is_taken(sockets
     await client.expect(first_frame, timeout=5)
 
 
-async def test_setups_beyond_the_slots_wait_their_turn_and_all_complete(sockets, settings, monkeypatch):
+async def test_setups_beyond_the_slots_wait_their_turn_and_all_complete(socket_of, settings, monkeypatch):
     settings.WS_SETUP_CONCURRENCY = 2
     running, most = 0, 0
     original = NotificationConsumer.set_up
@@ -69,7 +50,7 @@ async def test_setups_beyond_the_slots_wait_their_turn_and_all_complete(sockets,
 
     monkeypatch.setattr(NotificationConsumer, "set_up", counted)
     users = [await database_sync_to_async(UserFactory)(role="patient") for _ in range(6)]
-    clients = await asyncio.gather(*(sockets(user) for user in users))
+    clients = await asyncio.gather(*(socket_of(user) for user in users))
     assert all(client.connected for client in clients)
     for client in clients:
         await client.expect("connected", timeout=5)
